@@ -1,0 +1,38 @@
+# Two commands do all set-up: `make book` and `make test` (each creates .venv with pinned dependencies if needed).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+TORCH  := torch==2.13.0
+
+.PHONY: book book-clean test lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)            # first, exact pin: never let pip pick another torch
+	$(BIN)/python -m pip install -q -r requirements.lock $(TORCH)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+## Execute every chapter (cached: unchanged notebooks are not re-run) and write the static site to _build/html.
+book: $(STAMP)
+	$(BIN)/jupyter-book build -W --keep-going .
+	@echo; echo "Book written to _build/html. Open: file://$(CURDIR)/_build/html/index.html"
+
+## The same from an empty _build (what CI-grade builds use; needed after editing sdl_paper, which the cache ignores).
+book-clean:
+	rm -rf _build
+	$(MAKE) book
+
+## Unit tests, nbval over every notebook with smoke parameters, and a smoke build of the book with -W.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Re-pin requirements.lock from the current .venv.
+lock: $(STAMP)
+	{ sed -n 1,2p requirements.lock; $(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(torch|sdl-paper)=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf _build out

@@ -1,0 +1,199 @@
+"""The book's chapters as data: each chapter's notebook, parameters (default, type, allowed range, comment) and
+presets. This module is the one place where a chapter's presets live.
+
+A notebook's ``parameters`` cell repeats the defaults as plain literals (papermill needs them there; a test
+checks that both agree), and its next cell calls :func:`resolve`, which validates every value and, in book
+builds, applies the preset named by the environment variable ``SDL_PRESET``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PRESETS = ("smoke", "book", "paper")
+PRESET_ENV = "SDL_PRESET"
+
+
+class ParameterError(ValueError):
+    """A chapter, parameter or value that is not allowed; the message names it and what is allowed."""
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter's execution failed (the message names the cell); nothing was written."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One chapter parameter. Its type is the type of ``default`` (int, float, bool or str)."""
+
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple | None = None
+
+    @property
+    def type(self) -> type:
+        return type(self.default)
+
+    def allowed(self) -> str:
+        """Human-readable allowed values, e.g. ``float in [0, 1)``."""
+        if self.choices is not None:
+            return f"one of {', '.join(map(repr, self.choices))}"
+        if self.low is None and self.high is None:
+            return self.type.__name__
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        return f"{self.type.__name__} in {'(' if self.low_open else '['}{lo}, {hi}{')' if self.high_open else ']'}"
+
+    def parse(self, name: str, text: str) -> Any:
+        """Convert command-line text to this parameter's type, then :meth:`check` it."""
+        try:
+            if self.type is bool:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError
+                value = text.lower() == "true"
+            else:
+                value = self.type(text)
+        except ValueError:
+            raise ParameterError(f"parameter {name!r}: {text!r} is not a valid {self.type.__name__}; "
+                                 f"allowed: {self.allowed()}") from None
+        return self.check(name, value)
+
+    def check(self, name: str, value: Any) -> Any:
+        """Return ``value`` (ints widened to float where the default is a float) or raise :class:`ParameterError`."""
+        t = self.type
+        if t is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not t:
+            raise ParameterError(f"parameter {name!r}: expected {t.__name__}, got {type(value).__name__} "
+                                 f"{value!r}; allowed: {self.allowed()}")
+        if t is float and not math.isfinite(value):
+            raise ParameterError(f"parameter {name!r}: {value!r} is not finite; allowed: {self.allowed()}")
+        bad = (self.choices is not None and value not in self.choices) or (
+            self.low is not None and (value <= self.low if self.low_open else value < self.low)) or (
+            self.high is not None and (value >= self.high if self.high_open else value > self.high))
+        if bad:
+            raise ParameterError(f"parameter {name!r}={value!r} is out of range; allowed: {self.allowed()}")
+        return value
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter: its notebook (relative to ``notebooks/``), parameters, presets and cross-parameter rules."""
+
+    name: str
+    notebook: str
+    title: str
+    params: dict[str, Param]
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rules: tuple[tuple[tuple[str, ...], str, Callable[[dict], bool]], ...] = ()  # (names, message, predicate)
+    preflight: Callable[[dict], None] | None = None  # costlier checks run once before execution (e.g. reach M)
+
+    @property
+    def path(self) -> Path:
+        return NOTEBOOKS / self.notebook
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: p.default for k, p in self.params.items()}
+
+    def resolve(self, overrides: dict[str, Any] | None = None, preset: str = "book") -> dict[str, Any]:
+        """Defaults, then the preset, then ``overrides``; every value and rule checked. Raises ParameterError."""
+        if preset not in PRESETS:
+            raise ParameterError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+        values = self.defaults() | self.presets.get(preset, {}) | dict(overrides or {})
+        unknown = sorted(set(values) - set(self.params))
+        if unknown:
+            raise ParameterError(f"chapter {self.name!r} has no parameter {unknown[0]!r}; "
+                                 f"its parameters: {', '.join(self.params)}")
+        values = {k: self.params[k].check(k, v) for k, v in values.items()}
+        for names, message, ok in self.rules:
+            try:
+                passed, detail = ok(values), ""
+            except ValueError as e:
+                passed, detail = False, f": {e}"
+            if not passed:
+                got = ", ".join(f"{k}={values[k]!r}" for k in names)
+                raise ParameterError(f"chapter {self.name!r}: {message} (got {got}){detail}")
+        return values
+
+
+def _activation_ok(spec: str, n_q: int) -> bool:
+    """A valid activation spec whose every k (TopK, BatchTopK) is at most n_q."""
+    from .activations import make_activation
+    sigma = make_activation(spec)  # a ValueError here explains what is wrong with the spec
+    return all(getattr(m, "k", 0) <= n_q for m in sigma.modules())
+
+
+def _reach_M(v: dict) -> None:
+    """Generate the chapter's feature matrix once: an unreachable interference bound M fails here."""
+    from .data import InterferenceUnreachable, feature_matrix
+    try:
+        feature_matrix(v["n_p"], v["n"], v["M"], seed=v["seed"])
+    except InterferenceUnreachable as e:
+        raise ParameterError(f"parameter 'M'={v['M']!r} cannot be reached: {e}") from None
+
+
+def _framework() -> Chapter:
+    p = {
+        "seed": Param(0, "RNG seed for the data, the initialisations and the batches", low=0),
+        "n_p": Param(64, "width of each layer's representation, n_p", low=2, high=8192),
+        "n": Param(96, "number of ground-truth features, n", low=2, high=20000),
+        "S": Param(0.99, "sparsity S: probability that a feature is off", low=0.0, high=1.0, high_open=True),
+        "M": Param(0.1, "maximum interference between features, M", low=-1.0, high=1.0, low_open=True,
+                   high_open=True),
+        "c_min": Param(0.0, "smallest non-zero coefficient, c_min", low=0.0),
+        "beta": Param(1.0, "mean of the exponential part of a coefficient, beta", low=0.0, low_open=True),
+        "n_q": Param(192, "number of latents of every dictionary, n_q", low=1, high=131072),
+        "activation": Param("topk:2", "activation spec (relu, jumprelu:THETA, topk:K, batchtopk:K, A>B)"),
+        "steps": Param(2000, "training steps for each instantiation", low=1),
+        "batch_size": Param(256, "samples per training step", low=1),
+        "lr": Param(0.003, "Adam learning rate", low=0.0, low_open=True, high=1.0),
+        "n_mc": Param(200000, "Monte Carlo samples for the M_d and sparsity checks", low=1000),
+        "device": Param("auto", "where to train", choices=("auto", "cpu", "cuda")),
+    }
+    presets = {
+        "smoke": {"n_p": 24, "n": 32, "n_q": 64, "steps": 150, "n_mc": 20000},
+        "book": {},
+        "paper": {"n_p": 768, "n": 1000, "n_q": 16000, "activation": "topk:32", "steps": 5000, "batch_size": 4096,
+                  "n_mc": 1000000},
+    }
+    rules = ((("M", "n"), "M must be >= -1/(n-1): no n unit vectors are more spread out",
+              lambda v: v["M"] >= -1 / (v["n"] - 1)),
+             (("activation", "n_q"), "the activation spec must be valid and its k <= n_q",
+              lambda v: _activation_ok(v["activation"], v["n_q"])))
+    return Chapter("framework", "framework.md", "The unified SDL framework", p, presets, rules, _reach_M)
+
+
+CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework()]}
+
+
+def get(name: str) -> Chapter:
+    if name not in CHAPTERS:
+        raise ParameterError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
+    return CHAPTERS[name]
+
+
+def resolve(name: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Validate a notebook's parameters, taken from ``namespace`` (its globals), for use in its second cell.
+
+    When the environment variable ``SDL_PRESET`` names a preset (book builds, e.g. ``SDL_PRESET=smoke``), that
+    preset's values replace the notebook's. Returns the full, checked parameter dict.
+    """
+    chapter = get(name)
+    values = {k: namespace[k] for k in chapter.params if k in namespace}
+    missing = sorted(set(chapter.params) - set(values))
+    if missing:
+        raise ParameterError(f"chapter {name!r}: the parameters cell does not define {', '.join(missing)}")
+    preset = os.environ.get(PRESET_ENV, "")
+    if preset:
+        if preset not in PRESETS:
+            raise ParameterError(f"{PRESET_ENV}={preset!r} is not a preset; allowed: {', '.join(PRESETS)}")
+        values |= chapter.presets.get(preset, {})
+    return chapter.resolve(values)

@@ -1,0 +1,48 @@
+"""One plotting style for every figure of the book. Functions draw results; they never train or sample."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+
+PALETTE = "colorblind"
+
+
+def use_style() -> None:
+    """The house style: seaborn 'whitegrid', colour-blind palette, compact fonts, 120 dpi."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, font_scale=0.95,
+                  rc={"figure.dpi": 120, "savefig.dpi": 120, "figure.figsize": (6.4, 3.6),
+                      "axes.titlesize": "medium", "figure.autolayout": True})
+
+
+def figure(ncols: int = 1, width: float = 6.4, height: float = 3.6, **kwargs):
+    """A figure with ``ncols`` axes side by side in the house style; returns (fig, axes)."""
+    use_style()
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False, **kwargs)
+    return fig, (axes[0, 0] if ncols == 1 else axes[0])
+
+
+def interference_histogram(W: torch.Tensor, M: float, ax=None):
+    """Histogram of the pairwise cosines <w_i, w_j> (i < j) of the columns of W (d x n), with M marked."""
+    if ax is None:
+        _, ax = figure()
+    G = (W.T @ W).numpy()
+    cos = G[np.triu_indices_from(G, k=1)]
+    sns.histplot(cos, bins=60, stat="density", ax=ax, color=sns.color_palette(PALETTE)[0])
+    ax.axvline(M, color=sns.color_palette(PALETTE)[3], ls="--", label=f"M = {M:g}")
+    ax.set(xlabel=r"pairwise cosine $\langle w_p^i, w_p^j\rangle$", ylabel="density")
+    ax.legend()
+    return ax
+
+
+def sparse_code(x: torch.Tensor, ax=None, label: str = "x"):
+    """Stem plot of one sparse vector x (n,): its non-zero coordinates stand out."""
+    if ax is None:
+        _, ax = figure()
+    x = x.numpy()
+    nz = np.flatnonzero(x)
+    ax.plot(np.arange(len(x)), x, lw=0.6, color="0.7")
+    ax.stem(nz, x[nz], basefmt=" ", linefmt="C0-", markerfmt="C0o")
+    ax.set(xlabel="coordinate", ylabel=label, xlim=(-1, len(x)))
+    return ax

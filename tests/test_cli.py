@@ -1,0 +1,38 @@
+import json
+
+import nbformat
+import pytest
+
+from sdl_paper.cli import main
+
+
+@pytest.mark.parametrize("args,match", [
+    (["run", "nope"], "unknown chapter 'nope'"),
+    (["run", "framework", "-p", "S", "1.5"], "'S'=1.5 is out of range"),
+    (["run", "framework", "-p", "bogus", "1"], "has no parameter 'bogus'"),
+    (["run", "framework", "-p", "n_q", "lots"], "'n_q': 'lots' is not a valid int"),
+    (["run", "framework", "-p", "activation", "topk:500"], "k <= n_q"),
+    (["run", "framework", "--preset", "smoke", "-p", "M", "0.0", "-p", "n", "100"], "'M'=0.0 cannot be reached"),
+])
+def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path, capsys, args, match):
+    out = tmp_path / "out"
+    assert main(args + ["--out", str(out)]) == 2
+    assert match in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_shows_parameters_defaults_and_ranges(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    assert "framework" in text and "float in [0, 1)" in text and "preset smoke" in text
+
+
+@pytest.mark.slow
+def test_a_run_writes_an_executed_notebook_that_reflects_the_new_value(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "framework", "--preset", "smoke", "-p", "n_q", "48", "--out", str(out), "--no-progress"]) == 0
+    nb = nbformat.read(out / "framework.ipynb", as_version=4)
+    assert nb.metadata.papermill.parameters["n_q"] == 48
+    text = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "n_q=48" in text
+    assert {p.name for p in (out / "figures").iterdir()} >= {"fig_interference.png", "fig_training.png"}
