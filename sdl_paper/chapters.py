@@ -171,7 +171,128 @@ def _framework() -> Chapter:
     return Chapter("framework", "framework.md", "The unified SDL framework", p, presets, rules, _reach_M)
 
 
-CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework()]}
+def _seed() -> Param:
+    return Param(0, "RNG seed", low=0)
+
+
+def _loss_approximation() -> Chapter:
+    p = {
+        "seed": _seed(),
+        "n_p": Param(64, "width of the representation, n_p", low=2, high=8192),
+        "n": Param(96, "number of ground-truth features, n", low=2, high=20000),
+        "M": Param(0.1, "maximum interference between features, M", low=-1.0, high=1.0, low_open=True,
+                   high_open=True),
+        "n_q": Param(192, "number of latents, n_q", low=1, high=131072),
+        "activation": Param("topk:2", "activation of the trained and random dictionaries"),
+        "train_S": Param(0.99, "sparsity of the data the dictionary is trained on", low=0.0, high=1.0,
+                         high_open=True),
+        "train_steps": Param(1500, "training steps of the trained dictionary", low=1),
+        "log10_gap_min": Param(-4.0, "smallest 1 - S of the sweep, as log10", low=-8.0, high=-0.5),
+        "log10_gap_max": Param(-0.5, "largest 1 - S of the sweep, as log10", low=-8.0, high=-0.1),
+        "n_S": Param(10, "number of sparsity levels in the sweep", low=3, high=100),
+        "n_samples": Param(20000, "conditional Monte Carlo samples per term and sparsity level", low=500),
+        "theta": Param(0.3, "JumpReLU threshold for the threshold-effect check", low=0.0, low_open=True),
+    }
+    presets = {"smoke": {"n_p": 24, "n": 32, "n_q": 64, "train_steps": 100, "n_samples": 4000, "n_S": 6},
+               "book": {},
+               "paper": {"n_p": 768, "n": 1000, "n_q": 16000, "activation": "topk:32", "train_steps": 5000,
+                         "log10_gap_min": -5.0, "n_samples": 50000}}
+    rules = ((("log10_gap_min", "log10_gap_max"), "the sweep needs log10_gap_min < log10_gap_max",
+              lambda v: v["log10_gap_min"] < v["log10_gap_max"]),
+             (("activation", "n_q"), "the activation spec must be valid and its k <= n_q",
+              lambda v: _activation_ok(v["activation"], v["n_q"])))
+    return Chapter("loss_approximation", "loss_approximation.md", "Loss approximation (Thm 3.1)", p, presets,
+                   rules, _reach_M)
+
+
+def _biconvexity() -> Chapter:
+    p = {
+        "seed": _seed(),
+        "n_p": Param(6, "width of the representation, n_p", low=2, high=64),
+        "n": Param(8, "number of features, n", low=2, high=64),
+        "n_q": Param(5, "number of latents, n_q (fewer than n keeps the loss positive)", low=1, high=64),
+        "M": Param(0.3, "maximum interference, M", low=-1.0, high=1.0, low_open=True, high_open=True),
+        "n_lines": Param(200, "random lines per convexity check", low=10),
+        "n_pairs": Param(2000, "random encoder pairs in the TopK region search", low=10),
+        "iters": Param(150, "alternating-minimisation iterations", low=2),
+    }
+    presets = {"smoke": {"n_lines": 40, "n_pairs": 300, "iters": 30}, "book": {},
+               "paper": {"n_lines": 2000, "n_pairs": 20000, "iters": 1000}}
+    return Chapter("biconvexity", "biconvexity.md", "Piecewise biconvexity (Thm 3.2)", p, presets,
+                   preflight=_reach_M)
+
+
+def _global_minima() -> Chapter:
+    p = {
+        "seed": _seed(),
+        "n_p": Param(32, "width of the representation, n_p", low=2, high=4096),
+        "n": Param(48, "number of features, n", low=2, high=4096),
+        "M_min": Param(0.05, "smallest interference bound of the sweep", low=0.0, high=1.0, high_open=True),
+        "M_max": Param(0.4, "largest interference bound of the sweep", low=0.0, high=1.0, high_open=True),
+        "n_M": Param(6, "number of interference bounds in the sweep", low=2, high=50),
+        "n_train": Param(24, "features of the gradient-training experiment", low=2, high=512),
+        "n_p_train": Param(16, "width of the gradient-training experiment", low=2, high=512),
+        "q_ratio": Param(2.0, "n_q / n in the gradient-training experiment", low=1.0),
+        "train_steps": Param(1500, "full-batch Adam steps on L~", low=10),
+        "n_seeds": Param(6, "initialisations in the gradient-training experiment", low=1),
+    }
+    presets = {"smoke": {"n_p": 16, "n": 24, "n_M": 3, "train_steps": 300, "n_seeds": 2}, "book": {},
+               "paper": {"n_p": 768, "n": 1000, "n_M": 8, "n_train": 96, "n_p_train": 64, "n_seeds": 16}}
+    rules = ((("M_min", "M_max"), "the sweep needs M_min < M_max", lambda v: v["M_min"] < v["M_max"]),)
+
+    def reach(v):
+        _reach_M({"n_p": v["n_p"], "n": v["n"], "M": v["M_min"], "seed": v["seed"]})
+    return Chapter("global_minima", "global_minima.md", "Global minima and non-identifiability (Thm 3.3, 3.4)",
+                   p, presets, rules, reach)
+
+
+def _spurious_minima() -> Chapter:
+    p = {
+        "seed": _seed(),
+        "n_p": Param(16, "width of the representation, n_p", low=2, high=512),
+        "n": Param(12, "number of features, n", low=4, high=512),
+        "n_q": Param(14, "number of latents for the constructions, n_q", low=2, high=1024),
+        "n_poly": Param(3, "polysemantic latents in each random partition", low=1),
+        "M": Param(0.2, "maximum interference, M", low=-1.0, high=1.0, low_open=True, high_open=True),
+        "S_min": Param(0.98, "smallest per-feature sparsity (M_d differ between features)", low=0.0, high=1.0,
+                       high_open=True),
+        "S_max": Param(0.995, "largest per-feature sparsity", low=0.0, high=1.0, high_open=True),
+        "n_partitions": Param(40, "random partitions checked", low=1),
+        "gd_steps": Param(1500, "full-batch Adam steps from each random initialisation", low=10),
+        "gd_seeds": Param(6, "initialisations per (n_q / n, init scale) cell", low=1),
+    }
+    presets = {"smoke": {"n_partitions": 8, "gd_steps": 300, "gd_seeds": 2}, "book": {},
+               "paper": {"n_p": 64, "n": 48, "n_q": 56, "n_poly": 8, "n_partitions": 200, "gd_seeds": 20}}
+    rules = ((("n_poly", "n", "n_q"), "need 2 * n_poly <= n and n - n_poly <= n_q",
+              lambda v: 2 * v["n_poly"] <= v["n"] and v["n"] - v["n_poly"] <= v["n_q"]),
+             (("S_min", "S_max"), "need S_min <= S_max", lambda v: v["S_min"] <= v["S_max"]))
+    return Chapter("spurious_minima", "spurious_minima.md", "Spurious partial minima and dead neurons "
+                   "(Example 3.5, Thm 3.6)", p, presets, rules, _reach_M)
+
+
+def _absorption_theory() -> Chapter:
+    p = {
+        "seed": _seed(),
+        "n_p": Param(32, "width of the representation, n_p", low=2, high=4096),
+        "n_parents": Param(3, "number of parent concepts", low=1, high=64),
+        "n_children": Param(3, "children per parent", low=2, high=64),
+        "M": Param(0.1, "maximum interference between the base directions", low=-1.0, high=1.0, low_open=True,
+                   high_open=True),
+        "c": Param(0.45, "global threshold of the JumpReLU (threshold form of the theorem)", low=0.0, high=1.0,
+                   low_open=True, high_open=True),
+        "n_instances": Param(100, "random instances for the caveat statistics", low=1),
+    }
+    presets = {"smoke": {"n_instances": 20}, "book": {}, "paper": {"n_p": 256, "n_parents": 16,
+                                                                  "n_children": 8, "n_instances": 500}}
+
+    def reach(v):
+        _reach_M({"n_p": v["n_p"], "n": v["n_parents"] * (1 + v["n_children"]), "M": v["M"], "seed": v["seed"]})
+    return Chapter("absorption_theory", "absorption_theory.md", "Absorption from hierarchy (Def 3.2, Thm 3.8)",
+                   p, presets, preflight=reach)
+
+
+CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework(), _loss_approximation(), _biconvexity(),
+                                                    _global_minima(), _spurious_minima(), _absorption_theory()]}
 
 
 def get(name: str) -> Chapter:

@@ -153,6 +153,11 @@ class GroundTruth:
     def M_d(self) -> Tensor:
         return self.coefficients.M_d()
 
+    def with_sparsity(self, S: float | Tensor) -> "GroundTruth":
+        """The same directions under a code law with sparsity ``S`` (c_min and beta kept)."""
+        c = self.coefficients
+        return GroundTruth(self.W_p, self.W_r, Coefficients(c.n, S, c.c_min, c.beta))
+
     def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         """(x, x_p, x_r) with shapes (batch, n), (batch, n_p), (batch, n_r)."""
         x = self.coefficients.sample(batch, generator, dtype=self.W_p.dtype)
