@@ -17,6 +17,7 @@ from scipy.optimize import linprog
 from torch import Tensor
 
 from .data import Coefficients, GroundTruth
+from .minima import rank_one_loss  # noqa: F401 (the loss of the best partial minimum of a partition)
 
 
 @dataclass
@@ -122,18 +123,3 @@ def row_exists(V: Tensor, fire: list[int], c: float, margin: float = 1e-6) -> bo
     b = np.concatenate([-(c + margin) * np.ones(len(fire)), (c - margin) * np.ones(len(rest))])
     res = linprog(np.zeros(Vn.shape[0]), A_ub=A, b_ub=b, bounds=(None, None), method="highs")
     return res.status == 0
-
-
-def best_partition_loss(gt: GroundTruth, groups: list[list[int]]) -> float:
-    """The lowest L~ over all (W_D, activations) with this partition of features into latents (dead ones aside):
-    sum over groups of sum_d M_d ||w_r^d||^2 - s_1^2, s_1 the top singular value of [sqrt(M_d) w_r^d]_{d in group}.
-
-    It is reached by the rank-one construction of the spurious-minima chapter whenever that is realizable.
-    """
-    M = gt.M_d().double()
-    W_r = gt.W_r.double()
-    total = 0.0
-    for group in groups:
-        B = W_r[:, group] * M[group].sqrt()
-        total += float((B ** 2).sum() - torch.linalg.svdvals(B)[0] ** 2)
-    return total

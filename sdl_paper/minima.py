@@ -144,6 +144,20 @@ def rank_one_targets(gt: GroundTruth, assign: Tensor) -> tuple[Tensor, Tensor]:
     return U, z
 
 
+def rank_one_loss(gt: GroundTruth, groups: list[list[int]]) -> float:
+    """The lowest L~ over all (W_D, activations) with this partition of features into latents:
+    sum over groups of ||B||_F^2 - s_1(B)^2 with B = [sqrt(M_d) w_r^d]_{d in group} (Eckart-Young).
+
+    It is the loss of :func:`rank_one_solution` whenever that is realizable.
+    """
+    M, W_r = gt.M_d().double(), gt.W_r.double()
+    total = 0.0
+    for group in groups:
+        B = W_r[:, group] * M[group].sqrt()
+        total += float((B ** 2).sum() - torch.linalg.svdvals(B)[0] ** 2)
+    return total
+
+
 def rank_one_solution(gt: GroundTruth, assign: Tensor, n_q: int, margin: float = 0.05):
     """A partial minimum of L~ (ReLU) with partition pattern ``assign``: (W_E, W_D), or None when not realizable
     (some z_d <= 0, or no encoder row reaches the targets while keeping the other features off)."""
