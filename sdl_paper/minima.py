@@ -207,3 +207,35 @@ def descend(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module, steps: 
         opt.step()
         hist.append(loss.item())
     return E.detach(), D.detach(), hist
+
+
+def compare_constructions(gt: GroundTruth, assign: Tensor, n_q: int, sigma: nn.Module, n_dirs: int = 100) -> dict:
+    """Theorem 3.6's construction against :func:`rank_one_solution` on one partition pattern (ReLU).
+
+    Returns a flat dict: realizability, the paper's construction (loss, both gradient norms, the largest loss
+    decrease found by moving W_E alone), whether every rank-one activation is positive, and, when the rank-one
+    construction applies, its loss, gradients, probe results, predicted loss and the largest gradient entry of a
+    dead latent (``dead_grad``, exactly 0 at a partial minimum).
+    """
+    W_E = realize_relu(gt, assign, n_q)
+    if W_E is None:
+        return {"realizable": False}
+    target = torch.nn.functional.one_hot(assign, n_q).T.bool()
+    if not torch.equal(pattern(W_E, sigma, gt.W_p), target):
+        raise RuntimeError("the linear programme's encoder does not realize the partition")
+    paper = partial_minimality(W_E, paper_decoder(W_E, gt, assign), gt, sigma, n_dirs=n_dirs // 2)
+    row = {"realizable": True, "paper L~": paper["loss"], "paper |grad W_E|": paper["grad_E"],
+           "paper |grad W_D|": paper["grad_D"], "paper max drop (W_E)": paper["max_drop_E"],
+           "all z > 0": bool((rank_one_targets(gt, assign)[1] > 0).all())}
+    sol = rank_one_solution(gt, assign, n_q)
+    if sol is None:
+        return row
+    ours = partial_minimality(*sol, gt, sigma, n_dirs=n_dirs)
+    dead = torch.bincount(assign, minlength=n_q) == 0
+    gE, gD = block_gradients(*sol, gt, sigma)
+    groups = [(assign == i).nonzero().flatten().tolist() for i in assign.unique()]
+    return row | {"ours L~": ours["loss"], "ours |grad W_E|": ours["grad_E"], "ours |grad W_D|": ours["grad_D"],
+                  "ours max drop (W_E)": ours["max_drop_E"], "ours max drop (W_D)": ours["max_drop_D"],
+                  "directions kept in region": ours["directions_in_region"],
+                  "predicted L~": rank_one_loss(gt, groups),
+                  "dead grad": max(gE[dead].abs().max().item(), gD[:, dead].abs().max().item()) if dead.any() else 0.0}

@@ -71,3 +71,13 @@ def test_dead_latents_get_exactly_zero_gradient():
     gE, gD = rg.block_gradients(W_E, W_D, gt, RELU)
     dead = torch.bincount(assign, minlength=14) == 0
     assert (gE[dead] == 0).all() and (gD[:, dead] == 0).all()
+
+
+def test_compare_constructions_reports_both_and_dead_gradients_are_zero():
+    gt = _gt()
+    g = torch.Generator().manual_seed(0)
+    rows = [mn.compare_constructions(gt, mn.random_partition(12, 14, 3, g), 14, RELU, n_dirs=20) for _ in range(20)]
+    assert all(r["realizable"] for r in rows)
+    ours = [r for r in rows if "ours L~" in r]
+    assert ours and all(r["dead grad"] == 0.0 and r["ours L~"] > 0 for r in ours)
+    assert all(("ours L~" in r) == r["all z > 0"] for r in rows)
