@@ -1,0 +1,346 @@
+"""The training engine: K independent SDL models of the same shapes trained as one batched model.
+
+Every tensor carries a leading model axis K (K = 1 for a single run): W_E is (K, n_q, n_p), W_D is (K, n_r, n_q),
+batches are (K, B, n_p). Models never interact: the loss is a sum over models and Adam is element-wise, so a batched
+run gives the same numbers as K separate runs with the same seeds (tested), at a fraction of the cost.
+
+Methods (``Config.method``): ``relu`` (ReLU + L1), ``relu_dec`` (ReLU + L1 weighted by decoder-column norms),
+``jumprelu`` (straight-through estimator, L0 penalty; Rajamanoharan et al. 2024b), ``topk`` (Gao et al. 2024),
+``batchtopk`` (Bussmann et al. 2024), ``matryoshka`` (nested prefixes over BatchTopK; Bussmann et al. 2025).
+Dead-latent remedies (``Config.remedy``): ``none``, ``resample`` (Anthropic 2023, see :mod:`sdl_paper.resampling`)
+and ``auxk`` (Gao et al. 2024).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor
+
+METHODS = ("relu", "relu_dec", "jumprelu", "topk", "batchtopk", "matryoshka")
+REMEDIES = ("none", "resample", "auxk")
+
+
+@dataclass
+class Config:
+    """Hyperparameters of a training run; every default is commented with its meaning."""
+
+    method: str = "topk"            # one of METHODS
+    k: int = 4                      # active latents per sample (topk, batchtopk, matryoshka)
+    l1: float = 1e-3                # L1 coefficient (relu, relu_dec)
+    l0: float = 1e-3                # L0 coefficient (jumprelu)
+    theta_init: float = 0.1         # initial JumpReLU threshold
+    bandwidth: float = 0.05         # width of the JumpReLU straight-through kernel
+    prefixes: tuple[int, ...] = ()  # matryoshka prefix sizes (default: n_q/8, n_q/4, n_q/2, n_q)
+    remedy: str = "none"            # one of REMEDIES
+    aux_k: int = 0                  # AuxK: dead latents used per sample (0: n_p // 2)
+    aux_coef: float = 1 / 32        # AuxK loss coefficient
+    resample_at: tuple[int, ...] = ()  # steps at which to resample dead latents
+    resample_every: int = 0         # also resample every this many steps (0: never)
+    dead_window: int = 500          # a latent that has not fired for this many steps is dead
+    resample_pool: int = 4096       # inputs scored when choosing resampling directions
+    unit_decoder: bool = True       # renormalise decoder columns after every step
+    bias: bool = False              # encoder and decoder biases
+    init_scale: float = 1.0         # norm of each decoder column at initialisation
+    anchors: int = 0                # feature anchoring: number of anchored latents (0: off)
+    anchor_coef: float = 0.1        # feature anchoring coefficient
+    lr: float = 1e-3                # Adam learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    steps: int = 2000               # optimisation steps
+    batch_size: int = 1024          # samples per step and model
+    log_every: int = 50             # steps between logged metrics
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r}; allowed: {', '.join(METHODS)}")
+        if self.remedy not in REMEDIES:
+            raise ValueError(f"remedy={self.remedy!r}; allowed: {', '.join(REMEDIES)}")
+        for name in ("k", "steps", "batch_size", "log_every", "dead_window", "resample_pool"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
+        for name in ("l1", "l0", "aux_coef", "anchor_coef", "resample_every", "aux_k", "anchors"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be >= 0")
+        if not (self.lr > 0 and self.theta_init > 0 and self.bandwidth > 0 and self.init_scale > 0):
+            raise ValueError("lr, theta_init, bandwidth and init_scale must be > 0")
+
+
+def _kernel(z: Tensor, theta: Tensor, eps: float) -> Tensor:
+    """Rectangle kernel K((z - theta) / eps) / eps of the straight-through estimator."""
+    return ((z - theta).abs() < eps / 2).to(z.dtype) / eps
+
+
+class _JumpReLU(torch.autograd.Function):
+    """z * H(z - theta); d/dtheta by the pseudo-derivative -theta K((z - theta)/eps)/eps. theta is (K, 1, n_q)."""
+
+    @staticmethod
+    def forward(ctx, z, theta, eps):
+        ctx.save_for_backward(z, theta)
+        ctx.eps = eps
+        return z * (z > theta)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, theta = ctx.saved_tensors
+        g_theta = -(grad * theta * _kernel(z, theta, ctx.eps)).sum(dim=1, keepdim=True)
+        return grad * (z > theta), g_theta, None
+
+
+class _Step(torch.autograd.Function):
+    """H(z - theta) for the L0 penalty; d/dtheta by -K((z - theta)/eps)/eps, no gradient to z."""
+
+    @staticmethod
+    def forward(ctx, z, theta, eps):
+        ctx.save_for_backward(z, theta)
+        ctx.eps = eps
+        return (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, theta = ctx.saved_tensors
+        return None, -(grad * _kernel(z, theta, ctx.eps)).sum(dim=1, keepdim=True), None
+
+
+def _topk_mask(z: Tensor, k: int) -> Tensor:
+    """Boolean mask of the k largest positive entries of each row of z (..., n_q)."""
+    idx = z.topk(k, dim=-1).indices
+    return torch.zeros_like(z, dtype=torch.bool).scatter(-1, idx, True) & (z > 0)
+
+
+def _batchtopk_mask(z: Tensor, k: int) -> Tensor:
+    """Boolean mask of the k * B largest positive entries of each model's batch z (K, B, n_q)."""
+    K, B, n_q = z.shape
+    flat = z.reshape(K, B * n_q)
+    idx = flat.topk(k * B, dim=-1).indices
+    return torch.zeros_like(flat, dtype=torch.bool).scatter(-1, idx, True).reshape(K, B, n_q) & (z > 0)
+
+
+@dataclass
+class State:
+    """Everything a run needs to continue: parameters, Adam moments, counters and random states."""
+
+    params: dict[str, Tensor]
+    adam_m: dict[str, Tensor]
+    adam_v: dict[str, Tensor]
+    step: int = 0
+    last_fired: Tensor | None = None     # (K, n_q): last step at which each latent fired
+    history: list[dict] = field(default_factory=list)
+    generators: list = field(default_factory=list)
+
+
+def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[int]) -> State:
+    """Parameters of K models, model k initialised from seeds[k] exactly as a K = 1 run with that seed would be."""
+    if len(seeds) != K:
+        raise ValueError(f"need one seed per model: got {len(seeds)} seeds for K={K}")
+    W_E, W_D = torch.empty(K, n_q, n_p), torch.empty(K, n_r, n_q)
+    for i, s in enumerate(seeds):
+        g = torch.Generator().manual_seed(s)
+        D = torch.randn(n_r, n_q, generator=g)
+        W_D[i] = cfg.init_scale * D / D.norm(dim=0, keepdim=True)
+        W_E[i] = W_D[i].T if n_r == n_p else torch.randn(n_q, n_p, generator=g) * cfg.init_scale / n_p ** 0.5
+    params = {"W_E": W_E, "W_D": W_D}
+    if cfg.bias:
+        params |= {"b_E": torch.zeros(K, n_q), "b_D": torch.zeros(K, n_r)}
+    if cfg.method == "jumprelu":
+        params["log_theta"] = torch.full((K, n_q), float(torch.log(torch.tensor(cfg.theta_init))))
+    zeros = {name: torch.zeros_like(p) for name, p in params.items()}
+    return State(params, zeros, {n: z.clone() for n, z in zeros.items()}, 0, torch.zeros(K, n_q, dtype=torch.long),
+                 generators=[torch.Generator().manual_seed(s + 1_000_003) for s in seeds])
+
+
+def encode(params: dict[str, Tensor], x_p: Tensor, cfg: Config) -> tuple[Tensor, Tensor]:
+    """(pre-activations z, codes a), both (K, B, n_q), for batches x_p (K, B, n_p)."""
+    z = torch.bmm(x_p, params["W_E"].transpose(1, 2))
+    if "b_E" in params:
+        z = z + params["b_E"][:, None]
+    if cfg.method in ("relu", "relu_dec"):
+        return z, torch.relu(z)
+    if cfg.method == "jumprelu":
+        return z, _JumpReLU.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth)
+    if cfg.method == "topk":
+        return z, z * _topk_mask(z, cfg.k)
+    return z, z * _batchtopk_mask(z, cfg.k)                          # batchtopk and matryoshka
+
+
+def decode(params: dict[str, Tensor], a: Tensor) -> Tensor:
+    """Reconstructions (K, B, n_r) of codes a (K, B, n_q)."""
+    out = torch.bmm(a, params["W_D"].transpose(1, 2))
+    return out + params["b_D"][:, None] if "b_D" in params else out
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the message names the step and the model."""
+
+
+def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, dead: Tensor | None = None,
+              anchors: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    """Per-model loss terms, each (K,): ``rec`` (squared error), ``penalty``, ``aux`` and their sum ``total``.
+
+    Args:
+        dead: (K, n_q) bool, the latents AuxK may use (only with remedy ``auxk``).
+        anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` known directions pulling the first m encoder rows and decoder
+            columns (feature anchoring, with coefficient ``cfg.anchor_coef``).
+    """
+    z, a = encode(params, x_p, cfg)
+    x_hat = decode(params, a)
+    K = x_p.shape[0]
+    if cfg.method == "matryoshka":
+        n_q = a.shape[-1]
+        sizes = cfg.prefixes or (n_q // 8, n_q // 4, n_q // 2, n_q)
+        recs = [(x_r - decode({**params, "W_D": params["W_D"][..., :m]}, a[..., :m])).pow(2).sum(-1).mean(1)
+                for m in sizes]
+        rec = torch.stack(recs).mean(0)
+    else:
+        rec = (x_r - x_hat).pow(2).sum(-1).mean(1)
+    penalty = torch.zeros(K, dtype=rec.dtype, device=rec.device)
+    if cfg.method == "relu":
+        penalty = cfg.l1 * a.abs().sum(-1).mean(1)
+    elif cfg.method == "relu_dec":
+        penalty = cfg.l1 * (a * params["W_D"].norm(dim=1)[:, None]).sum(-1).mean(1)
+    elif cfg.method == "jumprelu":
+        penalty = cfg.l0 * _Step.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth).sum(-1).mean(1)
+    if anchors is not None and cfg.anchors:
+        m = anchors["A_p"].shape[0]
+        penalty = penalty + cfg.anchor_coef * ((params["W_E"][:, :m] - anchors["A_p"]).pow(2).sum((1, 2))
+                                               + (params["W_D"][..., :m] - anchors["A_r"]).pow(2).sum((1, 2)))
+    aux = torch.zeros_like(penalty)
+    if cfg.remedy == "auxk" and dead is not None and bool(dead.any()):
+        k_aux = min(cfg.aux_k or x_p.shape[-1] // 2, a.shape[-1])
+        z_dead = z.masked_fill(~dead[:, None], float("-inf"))
+        mask = _topk_mask(z_dead, k_aux) & dead[:, None]
+        e_hat = torch.bmm(z * mask, params["W_D"].transpose(1, 2))   # no decoder bias (see PEERS.md)
+        aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
+    return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "codes": a}
+
+
+def adam_step(state: State, lr: float, betas: tuple[float, float], eps: float = 1e-8) -> None:
+    """One element-wise Adam update of every parameter from its .grad (bias correction by the global step)."""
+    b1, b2 = betas
+    t = state.step + 1
+    with torch.no_grad():
+        for name, p in state.params.items():
+            g = p.grad
+            m, v = state.adam_m[name], state.adam_v[name]
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            p.sub_(lr * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps))
+            p.grad = None
+
+
+def sample_views(gt, state: State, batch: int, device) -> tuple[Tensor, Tensor]:
+    """(x_p, x_r) of shapes (K, B, n_p), (K, B, n_r): model k's batch from its own data generator."""
+    xs = [gt.coefficients.sample(batch, g, dtype=gt.W_p.dtype) for g in state.generators]
+    x = torch.stack(xs).to(device)
+    return x @ gt.W_p.T.to(device), x @ gt.W_r.T.to(device)
+
+
+def dead_mask(state: State, window: int) -> Tensor:
+    """(K, n_q) bool: latents that have not fired in the last ``window`` steps (none before ``window`` steps)."""
+    return (state.step - state.last_fired) >= window
+
+
+def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = None, device: str = "cpu",
+          anchors: dict[str, Tensor] | None = None, progress: bool = True, desc: str = "train",
+          checkpoint: str | None = None, checkpoint_every: int = 0, callback=None) -> State:
+    """Train len(seeds) models on ``gt`` for ``cfg.steps`` steps (continuing ``state`` when given).
+
+    Logs per-model metrics every ``cfg.log_every`` steps into ``state.history``. ``callback(state, codes)``, if
+    given, runs after every step. With ``checkpoint``, the state is saved every ``checkpoint_every`` steps and at
+    the end; :func:`load` and ``train(..., state=...)`` resume it with identical results.
+
+    Raises:
+        TrainingDiverged: at the first step whose loss is not finite.
+    """
+    from tqdm.std import tqdm
+
+    from .resampling import resample
+
+    K = len(seeds)
+    state = state or init_state(K, gt.n_p, n_q, gt.n_r, cfg, seeds)
+    for p in state.params.values():
+        p.requires_grad_(True)
+    if anchors is not None:
+        anchors = {k: v.to(device) for k, v in anchors.items()}
+    to_device(state, device)
+    resample_steps = set(cfg.resample_at)
+    bar = tqdm(range(state.step, cfg.steps), desc=desc, disable=not progress, mininterval=1.0, leave=False)
+    for _ in bar:
+        step = state.step
+        if cfg.remedy == "resample" and step > 0 and (
+                step in resample_steps or (cfg.resample_every and step % cfg.resample_every == 0)):
+            resample(state, gt, cfg, device)
+        x_p, x_r = sample_views(gt, state, cfg.batch_size, device)
+        terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window), anchors)
+        total = terms["total"]
+        if not torch.isfinite(total).all():
+            bad = int((~torch.isfinite(total)).nonzero()[0])
+            raise TrainingDiverged(f"{desc}: loss of model {bad} (seed {seeds[bad]}) is {total[bad].item()} at "
+                                   f"step {step}; lower lr (now {cfg.lr}) or check the data")
+        total.sum().backward()
+        adam_step(state, cfg.lr, cfg.betas)
+        with torch.no_grad():
+            if cfg.unit_decoder:
+                W_D = state.params["W_D"]
+                W_D /= W_D.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            fired = (terms["codes"] != 0).any(dim=1)                       # (K, n_q)
+            state.last_fired[fired.cpu()] = step
+        state.step += 1
+        if step % cfg.log_every == 0 or state.step == cfg.steps:
+            state.history.append({"step": step, "loss": terms["rec"].tolist(),
+                                  "L0": (terms["codes"] != 0).float().sum(-1).mean(1).tolist(),
+                                  "dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist()})
+            bar.set_postfix(loss=f"{terms['rec'].mean().item():.4g}", refresh=False)
+        if callback is not None:
+            callback(state, terms["codes"])
+        if checkpoint and checkpoint_every and state.step % checkpoint_every == 0:
+            save(state, checkpoint)
+    if checkpoint:
+        save(state, checkpoint)
+    for p in state.params.values():
+        p.requires_grad_(False)
+    return state
+
+
+@torch.no_grad()
+def evaluate(params: dict[str, Tensor], gt, cfg: Config, n_samples: int = 4096, seed: int = 12345) -> Tensor:
+    """Per-model reconstruction loss (K,) of the full dictionary on one fixed, seeded evaluation set."""
+    x = gt.coefficients.sample(n_samples, torch.Generator().manual_seed(seed), dtype=gt.W_p.dtype)
+    K = params["W_E"].shape[0]
+    dev = params["W_E"].device
+    x_p = (x @ gt.W_p.T).to(dev).expand(K, -1, -1)
+    x_r = (x @ gt.W_r.T).to(dev).expand(K, -1, -1)
+    _, a = encode(params, x_p, cfg)
+    return (x_r - decode(params, a)).pow(2).sum(-1).mean(1).cpu()
+
+
+def to_device(state: State, device) -> None:
+    for d in (state.params, state.adam_m, state.adam_v):
+        for k in d:
+            d[k] = d[k].detach().to(device).requires_grad_(d is state.params)
+
+
+def save(state: State, path: str) -> None:
+    """Write the whole state (parameters, Adam moments, counters, history, generator states) to ``path``."""
+    import os
+    tmp = f"{path}.tmp"
+    torch.save({"params": {k: v.detach().cpu() for k, v in state.params.items()},
+                "adam_m": {k: v.cpu() for k, v in state.adam_m.items()},
+                "adam_v": {k: v.cpu() for k, v in state.adam_v.items()}, "step": state.step,
+                "last_fired": state.last_fired, "history": state.history,
+                "generators": [g.get_state() for g in state.generators]}, tmp)
+    os.replace(tmp, path)   # never leaves a half-written checkpoint
+
+
+def load(path: str) -> State:
+    """The state saved by :func:`save`."""
+    d = torch.load(path, weights_only=False)
+    gens = []
+    for s in d["generators"]:
+        g = torch.Generator()
+        g.set_state(s)
+        gens.append(g)
+    return State(d["params"], d["adam_m"], d["adam_v"], d["step"], d["last_fired"], d["history"], gens)
+
+
+def config_dict(cfg: Config) -> dict:
+    return asdict(cfg)
