@@ -32,3 +32,38 @@ def gt_recovery(learned: Tensor, truth: Tensor, tau: float = 0.95) -> float:
 def max_inner_product(learned: Tensor, truth: Tensor) -> float:
     """M_IP: mean over ground-truth features of the best |cos| with a learned direction."""
     return best_cosines(learned, truth).mean().item()
+
+
+def hungarian_mcc(W_D: Tensor, truth: Tensor) -> float:
+    """SAELens-style MCC: one-to-one matching (scipy's Hungarian solver) of decoder columns W_D (d, n_q) to
+    ground-truth columns (d, n) on |cos|; the mean |cos| over the min(n_q, n) matched pairs."""
+    from scipy.optimize import linear_sum_assignment
+
+    D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    T = truth / truth.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    C = (D.T @ T).abs().double().cpu().numpy()          # (n_q, n)
+    rows, cols = linear_sum_assignment(C, maximize=True)
+    return float(C[rows, cols].mean())
+
+
+def l0(codes: Tensor) -> float:
+    """Mean number of non-zero latents per sample; codes (B, n_q)."""
+    return (codes != 0).float().sum(-1).mean().item()
+
+
+def explained_variance(x_r: Tensor, x_hat: Tensor) -> float:
+    """1 - E||x_r - x_hat||^2 / E||x_r - mean(x_r)||^2 (the mean IS subtracted; SAELens fixed this in 6.45.1)."""
+    total = (x_r - x_r.mean(0)).pow(2).sum(-1).mean()
+    return (1 - (x_r - x_hat).pow(2).sum(-1).mean() / total).item()
+
+
+def dead_fraction(codes: Tensor) -> float:
+    """Fraction of latents that never fire on the given window of samples, codes (N, n_q). The window (N samples)
+    is the definition: state it next to the number."""
+    return (~(codes != 0).any(0)).float().mean().item()
+
+
+def pattern_counts(W_E: Tensor, sigma, W_p: Tensor) -> dict[str, int]:
+    """Dead, monosemantic and polysemantic latents of the activation pattern F_i (features firing latent i alone)."""
+    from .regions import pattern, pattern_counts as counts
+    return counts(pattern(W_E, sigma, W_p))

@@ -23,3 +23,22 @@ def test_threshold_tau_is_strict():
     s = metrics.best_cosines(learned, truth)
     assert torch.isclose(s[0], torch.tensor(0.95))
     assert metrics.gt_recovery(learned, truth, tau=0.9) == 0.5
+
+
+def test_hungarian_mcc_is_one_for_a_permuted_truth_and_one_to_one():
+    W = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(0)))[0][:, :5]
+    assert abs(metrics.hungarian_mcc(W[:, [3, 1, 4, 0, 2]] * -1, W) - 1) < 1e-6
+    dup = torch.cat([W[:, :1]] * 5, dim=1)                          # five copies of one feature
+    assert metrics.hungarian_mcc(dup, W) < 0.3                      # many-to-one is not rewarded
+    assert abs(metrics.gt_recovery(dup.T, W) - 0.2) < 1e-6          # the paper's M_GT counts it once too
+
+
+def test_explained_variance_subtracts_the_mean():
+    x = torch.randn(1000, 4, generator=torch.Generator().manual_seed(0)) + 10
+    assert abs(metrics.explained_variance(x, x.mean(0).expand_as(x))) < 1e-6   # predicting the mean explains 0
+    assert metrics.explained_variance(x, x) == 1.0
+
+
+def test_l0_and_dead_fraction():
+    codes = torch.tensor([[1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0]])
+    assert metrics.l0(codes) == 1.5 and metrics.dead_fraction(codes) == 0.5
