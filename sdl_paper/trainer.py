@@ -40,6 +40,7 @@ class Config:
     dead_window: int = 500          # a latent that has not fired for this many steps is dead
     resample_pool: int = 4096       # inputs scored when choosing resampling directions
     unit_decoder: bool = True       # renormalise decoder columns after every step
+    sparse: bool = True             # topk: touch only the k active latents after the encoder's forward matmul
     bias: bool = False              # encoder and decoder biases
     init_scale: float = 1.0         # norm of each decoder column at initialisation
     anchors: int = 0                # feature anchoring: number of anchored latents (0: off)
@@ -162,6 +163,34 @@ def encode(params: dict[str, Tensor], x_p: Tensor, cfg: Config) -> tuple[Tensor,
     return z, z * _batchtopk_mask(z, cfg.k)                          # batchtopk and matryoshka
 
 
+def _sparse_topk(params: dict[str, Tensor], x_p: Tensor, k: int):
+    """TopK forward touching only the active latents: (z, values (K, B, k), indices (K, B, k), x_hat (K, B, n_r)).
+
+    The dense z = W_E x_p is computed without autograd, only to choose the k latents; the kept values are recomputed
+    from the gathered encoder rows (so the encoder's gradient reaches only those rows) and decoded with
+    ``embedding_bag`` (so the decoder's gradient reaches only those columns). Same numbers as the dense path.
+    """
+    W_E, W_D = params["W_E"], params["W_D"]
+    K, n_q, n_p = W_E.shape
+    with torch.no_grad():
+        z = torch.bmm(x_p, W_E.transpose(1, 2))
+        if "b_E" in params:
+            z += params["b_E"][:, None]
+        idx = z.topk(k, dim=-1).indices                                   # (K, B, k)
+    rows = W_E[torch.arange(K, device=x_p.device)[:, None, None], idx]     # (K, B, k, n_p)
+    vals = (rows * x_p[:, :, None]).sum(-1)
+    if "b_E" in params:
+        vals = vals + torch.gather(params["b_E"][:, None].expand(-1, idx.shape[1], -1), 2, idx)
+    vals = torch.relu(vals)
+    flat = (idx + n_q * torch.arange(K, device=x_p.device)[:, None, None]).reshape(-1, k)
+    table = W_D.transpose(1, 2).reshape(K * n_q, -1)                      # (K n_q, n_r)
+    x_hat = torch.nn.functional.embedding_bag(flat, table, per_sample_weights=vals.reshape(-1, k), mode="sum")
+    x_hat = x_hat.reshape(K, -1, table.shape[1])
+    if "b_D" in params:
+        x_hat = x_hat + params["b_D"][:, None]
+    return z, vals, idx, x_hat
+
+
 def decode(params: dict[str, Tensor], a: Tensor) -> Tensor:
     """Reconstructions (K, B, n_r) of codes a (K, B, n_q)."""
     out = torch.bmm(a, params["W_D"].transpose(1, 2))
@@ -181,9 +210,17 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
         anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` known directions pulling the first m encoder rows and decoder
             columns (feature anchoring, with coefficient ``cfg.anchor_coef``).
     """
-    z, a = encode(params, x_p, cfg)
-    x_hat = decode(params, a)
     K = x_p.shape[0]
+    if cfg.method == "topk" and cfg.sparse:
+        z, vals, idx, x_hat = _sparse_topk(params, x_p, cfg.k)
+        on = (vals > 0).detach().to(vals.dtype).reshape(K, -1)
+        fired = torch.zeros(K, params["W_E"].shape[1], device=x_p.device).scatter_reduce(
+            1, idx.reshape(K, -1), on, reduce="amax") > 0
+        l0 = (vals > 0).float().sum(-1).mean(1)
+    else:
+        z, a = encode(params, x_p, cfg)
+        x_hat = decode(params, a)
+        fired, l0 = (a != 0).any(dim=1), (a != 0).float().sum(-1).mean(1)
     if cfg.method == "matryoshka":
         n_q = a.shape[-1]
         sizes = cfg.prefixes or (n_q // 8, n_q // 4, n_q // 2, n_q)
@@ -205,12 +242,15 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
                                                + (params["W_D"][..., :m] - anchors["A_r"]).pow(2).sum((1, 2)))
     aux = torch.zeros_like(penalty)
     if cfg.remedy == "auxk" and dead is not None and bool(dead.any()):
-        k_aux = min(cfg.aux_k or x_p.shape[-1] // 2, a.shape[-1])
+        k_aux = min(cfg.aux_k or x_p.shape[-1] // 2, z.shape[-1])
+        if not z.requires_grad:                      # the sparse TopK path chose latents without autograd
+            z = torch.bmm(x_p, params["W_E"].transpose(1, 2))
+            z = z + params["b_E"][:, None] if "b_E" in params else z
         z_dead = z.masked_fill(~dead[:, None], float("-inf"))
         mask = _topk_mask(z_dead, k_aux) & dead[:, None]
         e_hat = torch.bmm(z * mask, params["W_D"].transpose(1, 2))   # no decoder bias (see PEERS.md)
         aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
-    return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "codes": a}
+    return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "fired": fired, "L0": l0}
 
 
 def adam_step(state: State, lr: float, betas: tuple[float, float], eps: float = 1e-8) -> None:
@@ -244,7 +284,7 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
           checkpoint: str | None = None, checkpoint_every: int = 0, callback=None) -> State:
     """Train len(seeds) models on ``gt`` for ``cfg.steps`` steps (continuing ``state`` when given).
 
-    Logs per-model metrics every ``cfg.log_every`` steps into ``state.history``. ``callback(state, codes)``, if
+    Logs per-model metrics every ``cfg.log_every`` steps into ``state.history``. ``callback(state, terms)``, if
     given, runs after every step. With ``checkpoint``, the state is saved every ``checkpoint_every`` steps and at
     the end; :func:`load` and ``train(..., state=...)`` resume it with identical results.
 
@@ -282,16 +322,15 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
             if cfg.unit_decoder:
                 W_D = state.params["W_D"]
                 W_D /= W_D.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            fired = (terms["codes"] != 0).any(dim=1)                       # (K, n_q)
-            state.last_fired[fired.cpu()] = step
+            state.last_fired[terms["fired"].cpu()] = step
         state.step += 1
         if step % cfg.log_every == 0 or state.step == cfg.steps:
             state.history.append({"step": step, "loss": terms["rec"].tolist(),
-                                  "L0": (terms["codes"] != 0).float().sum(-1).mean(1).tolist(),
+                                  "L0": terms["L0"].tolist(),
                                   "dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist()})
             bar.set_postfix(loss=f"{terms['rec'].mean().item():.4g}", refresh=False)
         if callback is not None:
-            callback(state, terms["codes"])
+            callback(state, terms)
         if checkpoint and checkpoint_every and state.step % checkpoint_every == 0:
             save(state, checkpoint)
     if checkpoint:

@@ -116,3 +116,12 @@ def test_divergence_names_the_step_and_the_model():
 def test_bad_configs_fail_before_training(kw, match):
     with pytest.raises(ValueError, match=match):
         _cfg(**kw)
+
+
+def test_sparse_topk_path_gives_the_dense_numbers():
+    gt = _gt()
+    dense = T.train(gt, _cfg(method="topk", remedy="auxk", sparse=False, bias=True), 16, [0, 1], progress=False)
+    sparse = T.train(gt, _cfg(method="topk", remedy="auxk", sparse=True, bias=True), 16, [0, 1], progress=False)
+    for k in dense.params:
+        assert torch.allclose(dense.params[k], sparse.params[k], atol=1e-5), k
+    assert torch.equal(dense.last_fired, sparse.last_fired)
