@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 TORCH  := torch==2.13.0
 
-.PHONY: book book-clean test lock clean
+.PHONY: book book-clean test bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,18 @@ book-clean:
 ## Unit tests, nbval over every notebook with smoke parameters, and a smoke build of the book with -W.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## Training speed against SAELens 6.54.12 (its own environment, .venv-bench); writes benchmarks/RESULTS.md.
+.venv-bench/.stamp:
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q --upgrade pip
+	.venv-bench/bin/python -m pip install -q $(TORCH)
+	.venv-bench/bin/python -m pip install -q sae-lens==6.54.12 $(TORCH)
+	.venv-bench/bin/python -m pip install -q --no-deps -e .
+	touch .venv-bench/.stamp
+
+bench: .venv-bench/.stamp
+	.venv-bench/bin/python benchmarks/bench_training.py
 
 ## Re-pin requirements.lock from the current .venv.
 lock: $(STAMP)

@@ -112,8 +112,10 @@ class Coefficients:
         """A batch of codes x, shape (batch, n), non-negative."""
         p = self.p.to(dtype)
         mask = torch.rand(batch, self.n, generator=generator, dtype=dtype) < p
-        mags = self.c_min + self.beta * torch.empty(batch, self.n, dtype=dtype).exponential_(1.0, generator=generator)
-        return mask * mags
+        x = torch.zeros(batch, self.n, dtype=dtype)
+        n_on = int(mask.sum())            # magnitudes are drawn only for the active entries (fast when sparse)
+        x[mask] = self.c_min + self.beta * torch.empty(n_on, dtype=dtype).exponential_(1.0, generator=generator)
+        return x
 
     def M_d(self) -> Tensor:
         """Exact M_d = P(only feature d active) * E[x_d^2 | x_d > 0], shape (n,), float64."""

@@ -163,12 +163,37 @@ def encode(params: dict[str, Tensor], x_p: Tensor, cfg: Config) -> tuple[Tensor,
     return z, z * _batchtopk_mask(z, cfg.k)                          # batchtopk and matryoshka
 
 
+class _SparseDecode(torch.autograd.Function):
+    """x_hat[k, b] = sum_j vals[k, b, j] W_D[k, :, idx[k, b, j]]: only the k gathered columns are read and
+    written. vals, idx are (K, B, k); W_D is (K, n_r, n_q); returns (K, B, n_r)."""
+
+    @staticmethod
+    def forward(ctx, vals, idx, W_D):
+        K, n_r, n_q = W_D.shape
+        table = W_D.transpose(1, 2).contiguous()                         # (K, n_q, n_r): rows gather fast
+        cols = table[torch.arange(K, device=W_D.device)[:, None, None], idx]   # (K, B, k, n_r)
+        ctx.save_for_backward(vals, idx, cols)
+        ctx.shape = W_D.shape
+        return (vals[..., None] * cols).sum(2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        vals, idx, cols = ctx.saved_tensors
+        K, n_r, n_q = ctx.shape
+        g_vals = (cols * grad[:, :, None]).sum(-1)
+        contrib = vals[..., None] * grad[:, :, None]                      # (K, B, k, n_r)
+        flat = (idx + n_q * torch.arange(K, device=idx.device)[:, None, None]).reshape(-1)
+        g_table = torch.zeros(K * n_q, n_r, dtype=grad.dtype, device=grad.device)
+        g_table.index_add_(0, flat, contrib.reshape(-1, n_r))
+        return g_vals, None, g_table.reshape(K, n_q, n_r).transpose(1, 2)
+
+
 def _sparse_topk(params: dict[str, Tensor], x_p: Tensor, k: int):
     """TopK forward touching only the active latents: (z, values (K, B, k), indices (K, B, k), x_hat (K, B, n_r)).
 
     The dense z = W_E x_p is computed without autograd, only to choose the k latents; the kept values are recomputed
     from the gathered encoder rows (so the encoder's gradient reaches only those rows) and decoded with
-    ``embedding_bag`` (so the decoder's gradient reaches only those columns). Same numbers as the dense path.
+    :class:`_SparseDecode` (so the decoder's gradient reaches only those columns). Same numbers as the dense path.
     """
     W_E, W_D = params["W_E"], params["W_D"]
     K, n_q, n_p = W_E.shape
@@ -182,10 +207,7 @@ def _sparse_topk(params: dict[str, Tensor], x_p: Tensor, k: int):
     if "b_E" in params:
         vals = vals + torch.gather(params["b_E"][:, None].expand(-1, idx.shape[1], -1), 2, idx)
     vals = torch.relu(vals)
-    flat = (idx + n_q * torch.arange(K, device=x_p.device)[:, None, None]).reshape(-1, k)
-    table = W_D.transpose(1, 2).reshape(K * n_q, -1)                      # (K n_q, n_r)
-    x_hat = torch.nn.functional.embedding_bag(flat, table, per_sample_weights=vals.reshape(-1, k), mode="sum")
-    x_hat = x_hat.reshape(K, -1, table.shape[1])
+    x_hat = _SparseDecode.apply(vals, idx, W_D)
     if "b_D" in params:
         x_hat = x_hat + params["b_D"][:, None]
     return z, vals, idx, x_hat
@@ -257,13 +279,14 @@ def adam_step(state: State, lr: float, betas: tuple[float, float], eps: float = 
     """One element-wise Adam update of every parameter from its .grad (bias correction by the global step)."""
     b1, b2 = betas
     t = state.step + 1
+    step_size, root = lr / (1 - b1 ** t), (1 - b2 ** t) ** 0.5
     with torch.no_grad():
         for name, p in state.params.items():
             g = p.grad
             m, v = state.adam_m[name], state.adam_v[name]
             m.mul_(b1).add_(g, alpha=1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            p.sub_(lr * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps))
+            p.addcdiv_(m, v.sqrt().div_(root).add_(eps), value=-step_size)
             p.grad = None
 
 
