@@ -67,3 +67,34 @@ def pattern_counts(W_E: Tensor, sigma, W_p: Tensor) -> dict[str, int]:
     """Dead, monosemantic and polysemantic latents of the activation pattern F_i (features firing latent i alone)."""
     from .regions import pattern, pattern_counts as counts
     return counts(pattern(W_E, sigma, W_p))
+
+
+def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: int, child: int) -> dict[str, float]:
+    """Ground-truth absorption of one parent-child pair (our definition; no library measures this).
+
+    The parent latent is the latent whose decoder column is best aligned with the parent direction W[:, parent],
+    the child latent likewise for the child direction. On the samples where the child is active (so is the parent):
+
+    * ``full``: fraction where the child latent fires and the parent latent is silent (the parent was absorbed);
+    * ``parent_in_child``: cosine between the child latent's decoder column and the parent direction (how much of
+      the parent the child latent carries; near 0 without absorption, large with it);
+    * ``partial``: fraction where both fire but the parent latent's activation is below half its median on
+      parent-only-through-other-children samples (a weakened parent).
+
+    Args:
+        codes: (N, n_q) latent activations. x: (N, n) ground-truth codes. W_D: (d, n_q). W: (d, n) directions.
+    """
+    D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    Wn = W / W.norm(dim=0, keepdim=True)
+    i_p = int((D.T @ Wn[:, parent]).argmax())
+    i_c = int((D.T @ Wn[:, child]).argmax())
+    on = x[:, child] > 0
+    if not bool(on.any()):
+        raise ValueError(f"child {child} is never active in these samples")
+    fires_p, fires_c = codes[on, i_p] > 0, codes[on, i_c] > 0
+    others = (x[:, parent] > 0) & ~on
+    ref = codes[others, i_p].median() if bool(others.any()) else codes[on, i_p].max()
+    weak = fires_p & (codes[on, i_p] < 0.5 * ref)
+    return {"parent_latent": i_p, "child_latent": i_c, "full": (fires_c & ~fires_p).float().mean().item(),
+            "partial": (fires_c & weak).float().mean().item(),
+            "parent_in_child": float(D[:, i_c] @ Wn[:, parent]) if i_c != i_p else 1.0}

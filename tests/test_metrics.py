@@ -42,3 +42,15 @@ def test_explained_variance_subtracts_the_mean():
 def test_l0_and_dead_fraction():
     codes = torch.tensor([[1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0]])
     assert metrics.l0(codes) == 1.5 and metrics.dead_fraction(codes) == 0.5
+
+
+def test_absorption_scores_detect_an_absorbed_child():
+    W = torch.eye(4)                                    # directions: parent 0, children 1 and 2, other 3
+    x = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]] * 10)
+    # latent 0 = parent, latent 1 = child 1 absorbing the parent, latent 2 = child 2
+    W_D = torch.stack([W[:, 0], (W[:, 0] + W[:, 1]) / 2 ** 0.5, W[:, 2]], dim=1)
+    codes = torch.tensor([[0.0, 1.4, 0.0], [1.0, 0.0, 1.0]] * 10)
+    absorbed = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=1)
+    faithful = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=2)
+    assert absorbed["full"] == 1.0 and absorbed["parent_in_child"] > 0.7
+    assert faithful["full"] == 0.0 and abs(faithful["parent_in_child"]) < 1e-6
