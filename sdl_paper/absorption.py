@@ -17,7 +17,6 @@ from scipy.optimize import linprog
 from torch import Tensor
 
 from .data import Coefficients, GroundTruth
-from .minima import rank_one_loss  # noqa: F401 (the loss of the best partial minimum of a partition)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .data import GroundTruth
-from .framework import SDL
+from .framework import SDL, per_feature_loss
 
 
 def count_probabilities(n: int, S: float) -> Tensor:
@@ -72,8 +72,6 @@ def loss_split(model: SDL, gt: GroundTruth, n_samples: int = 20000, seed: int = 
     ``p_multi``, ``C_multi`` = E[loss | >= 2], ``C_max`` = the largest loss seen among those samples,
     ``union_bound`` = C(n, 2) (1 - S)^2 C_multi and ``paper_bound`` = n^2 (1 - S)^2 C_max.
     """
-    from .framework import per_feature_loss
-
     g = torch.Generator().manual_seed(seed)
     S, n = float(gt.coefficients.S), gt.n
     probs = count_probabilities(n, S)

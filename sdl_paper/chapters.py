@@ -140,14 +140,26 @@ def _reach_M(v: dict) -> None:
         raise ParameterError(f"parameter 'M'={v['M']!r} cannot be reached: {e}") from None
 
 
+def _seed() -> Param:
+    return Param(0, "RNG seed", low=0)
+
+
+def _interference(default: float, help: str = "maximum interference between features, M") -> Param:
+    """The interference bound M, in (-1, 1) (its lower limit -1/(n-1) is checked by a rule or the preflight)."""
+    return Param(default, help, low=-1.0, high=1.0, low_open=True, high_open=True)
+
+
+ACTIVATION_RULE = (("activation", "n_q"), "the activation spec must be valid and its k <= n_q",
+                   lambda v: _activation_ok(v["activation"], v["n_q"]))
+
+
 def _framework() -> Chapter:
     p = {
         "seed": Param(0, "RNG seed for the data, the initialisations and the batches", low=0),
         "n_p": Param(64, "width of each layer's representation, n_p", low=2, high=8192),
         "n": Param(96, "number of ground-truth features, n", low=2, high=20000),
         "S": Param(0.99, "sparsity S: probability that a feature is off", low=0.0, high=1.0, high_open=True),
-        "M": Param(0.1, "maximum interference between features, M", low=-1.0, high=1.0, low_open=True,
-                   high_open=True),
+        "M": _interference(0.1),
         "c_min": Param(0.0, "smallest non-zero coefficient, c_min", low=0.0),
         "beta": Param(1.0, "mean of the exponential part of a coefficient, beta", low=0.0, low_open=True),
         "n_q": Param(192, "number of latents of every dictionary, n_q", low=1, high=131072),
@@ -166,13 +178,8 @@ def _framework() -> Chapter:
     }
     rules = ((("M", "n"), "M must be >= -1/(n-1): no n unit vectors are more spread out",
               lambda v: v["M"] >= -1 / (v["n"] - 1)),
-             (("activation", "n_q"), "the activation spec must be valid and its k <= n_q",
-              lambda v: _activation_ok(v["activation"], v["n_q"])))
+             ACTIVATION_RULE)
     return Chapter("framework", "framework.md", "The unified SDL framework", p, presets, rules, _reach_M)
-
-
-def _seed() -> Param:
-    return Param(0, "RNG seed", low=0)
 
 
 def _loss_approximation() -> Chapter:
@@ -180,8 +187,7 @@ def _loss_approximation() -> Chapter:
         "seed": _seed(),
         "n_p": Param(64, "width of the representation, n_p", low=2, high=8192),
         "n": Param(96, "number of ground-truth features, n", low=2, high=20000),
-        "M": Param(0.1, "maximum interference between features, M", low=-1.0, high=1.0, low_open=True,
-                   high_open=True),
+        "M": _interference(0.1),
         "n_q": Param(192, "number of latents, n_q", low=1, high=131072),
         "activation": Param("topk:2", "activation of the trained and random dictionaries"),
         "train_S": Param(0.99, "sparsity of the data the dictionary is trained on", low=0.0, high=1.0,
@@ -199,8 +205,7 @@ def _loss_approximation() -> Chapter:
                          "log10_gap_min": -5.0, "n_samples": 50000}}
     rules = ((("log10_gap_min", "log10_gap_max"), "the sweep needs log10_gap_min < log10_gap_max",
               lambda v: v["log10_gap_min"] < v["log10_gap_max"]),
-             (("activation", "n_q"), "the activation spec must be valid and its k <= n_q",
-              lambda v: _activation_ok(v["activation"], v["n_q"])))
+             ACTIVATION_RULE)
     return Chapter("loss_approximation", "loss_approximation.md", "Loss approximation (Thm 3.1)", p, presets,
                    rules, _reach_M)
 
@@ -211,7 +216,7 @@ def _biconvexity() -> Chapter:
         "n_p": Param(6, "width of the representation, n_p", low=2, high=64),
         "n": Param(8, "number of features, n", low=2, high=64),
         "n_q": Param(5, "number of latents, n_q (fewer than n keeps the loss positive)", low=1, high=64),
-        "M": Param(0.3, "maximum interference, M", low=-1.0, high=1.0, low_open=True, high_open=True),
+        "M": _interference(0.3),
         "n_lines": Param(200, "random lines per convexity check", low=10),
         "n_pairs": Param(2000, "random encoder pairs in the TopK region search", low=10),
         "iters": Param(150, "alternating-minimisation iterations", low=2),
@@ -253,7 +258,7 @@ def _spurious_minima() -> Chapter:
         "n": Param(12, "number of features, n", low=4, high=512),
         "n_q": Param(14, "number of latents for the constructions, n_q", low=2, high=1024),
         "n_poly": Param(3, "polysemantic latents in each random partition", low=1),
-        "M": Param(0.2, "maximum interference, M", low=-1.0, high=1.0, low_open=True, high_open=True),
+        "M": _interference(0.2),
         "S_min": Param(0.98, "smallest per-feature sparsity (M_d differ between features)", low=0.0, high=1.0,
                        high_open=True),
         "S_max": Param(0.995, "largest per-feature sparsity", low=0.0, high=1.0, high_open=True),
@@ -276,8 +281,7 @@ def _absorption_theory() -> Chapter:
         "n_p": Param(32, "width of the representation, n_p", low=2, high=4096),
         "n_parents": Param(3, "number of parent concepts", low=1, high=64),
         "n_children": Param(3, "children per parent", low=2, high=64),
-        "M": Param(0.1, "maximum interference between the base directions", low=-1.0, high=1.0, low_open=True,
-                   high_open=True),
+        "M": _interference(0.1, "maximum interference between the base directions"),
         "c": Param(0.45, "global threshold of the JumpReLU (threshold form of the theorem)", low=0.0, high=1.0,
                    low_open=True, high_open=True),
         "n_instances": Param(100, "random instances for the caveat statistics", low=1),

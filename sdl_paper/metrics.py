@@ -63,12 +63,6 @@ def dead_fraction(codes: Tensor) -> float:
     return (~(codes != 0).any(0)).float().mean().item()
 
 
-def pattern_counts(W_E: Tensor, sigma, W_p: Tensor) -> dict[str, int]:
-    """Dead, monosemantic and polysemantic latents of the activation pattern F_i (features firing latent i alone)."""
-    from .regions import pattern, pattern_counts as counts
-    return counts(pattern(W_E, sigma, W_p))
-
-
 def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: int, child: int) -> dict[str, float]:
     """Ground-truth absorption of one parent-child pair (our definition; no library measures this).
 

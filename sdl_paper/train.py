@@ -12,10 +12,7 @@ from tqdm.std import tqdm
 
 from .data import GroundTruth
 from .framework import SDL, sdl_loss
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss or the weights became NaN/inf; the message gives the step and the quantity."""
+from .trainer import TrainingDiverged  # noqa: F401 (one exception for both loops)
 
 
 @dataclass
