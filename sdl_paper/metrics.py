@@ -34,6 +34,14 @@ def max_inner_product(learned: Tensor, truth: Tensor) -> float:
     return best_cosines(learned, truth).mean().item()
 
 
+def recovery(W_E: Tensor, W_D: Tensor, W_p: Tensor, W_r: Tensor, tau: float = 0.95) -> dict[str, float]:
+    """M_GT(tau) and M_IP of one dictionary over its encoder rows (W_E (n_q, n_p) against W_p (n_p, n)) and over its
+    decoder columns (W_D (n_r, n_q) against W_r (n_r, n)); keys M_GT_enc, M_IP_enc, M_GT_dec, M_IP_dec."""
+    s_enc, s_dec = best_cosines(W_E, W_p), best_cosines(W_D.T, W_r)
+    return {"M_GT_enc": (s_enc > tau).float().mean().item(), "M_IP_enc": s_enc.mean().item(),
+            "M_GT_dec": (s_dec > tau).float().mean().item(), "M_IP_dec": s_dec.mean().item()}
+
+
 def hungarian_mcc(W_D: Tensor, truth: Tensor) -> float:
     """SAELens-style MCC: one-to-one matching (scipy's Hungarian solver) of decoder columns W_D (d, n_q) to
     ground-truth columns (d, n) on |cos|; the mean |cos| over the min(n_q, n) matched pairs."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .trainer import Config, State, dead_mask, decode, encode
+from .trainer import Config, State, dead_mask, decode, encode, with_decoder
 
 
 @torch.no_grad()
@@ -30,7 +30,7 @@ def resample(state: State, gt, cfg: Config, device="cpu") -> list[int]:
         x_p, x_r = (x @ gt.W_p.T).to(device), (x @ gt.W_r.T).to(device)
         single = {name: p[k:k + 1] for name, p in P.items()}
         _, a = encode(single, x_p[None], cfg)
-        loss = (x_r - decode(single, a)[0]).pow(2).sum(-1)
+        loss = (x_r - decode(with_decoder(single), a)[0]).pow(2).sum(-1)
         weights = loss.pow(2).cpu().double()
         if weights.sum() == 0:
             weights = torch.ones_like(weights)
@@ -38,6 +38,16 @@ def resample(state: State, gt, cfg: Config, device="cpu") -> list[int]:
         alive = ~dead[k].to(device)
         scale = 0.2 * (P["W_E"][k][alive].norm(dim=1).mean() if alive.any() else torch.tensor(1.0, device=device))
         kk = torch.full_like(idx, k)
+        if "W_D" not in P:            # tied SAE: the shared row becomes the unit input (decoder column and encoder row)
+            P["W_E"].index_put_((kk, idx), x_p[chosen] / x_p[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12))
+            for moments in (state.adam_m, state.adam_v):
+                moments["W_E"].index_put_((kk, idx), torch.zeros((), device=device))
+            if "b_E" in P:
+                P["b_E"].index_put_((kk, idx), torch.zeros((), device=device))
+                for moments in (state.adam_m, state.adam_v):
+                    moments["b_E"].index_put_((kk, idx), torch.zeros((), device=device))
+            state.last_fired[k, idx.cpu()] = state.step
+            continue
         P["W_D"].index_put_((kk[:, None], torch.arange(P["W_D"].shape[1], device=device)[None], idx[:, None]),
                             (x_r[chosen] / x_r[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12)))
         P["W_E"].index_put_((kk, idx), scale * x_p[chosen] / x_p[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12))

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor
 
+from .kernels import JumpReLUSTE, StepSTE, batchtopk_mask, sparse_topk, topk_mask  # noqa: F401 (re-exported)
+
 METHODS = ("relu", "relu_dec", "jumprelu", "topk", "batchtopk", "matryoshka")
 REMEDIES = ("none", "resample", "auxk")
 
@@ -39,6 +41,7 @@ class Config:
     resample_every: int = 0         # also resample every this many steps (0: never)
     dead_window: int = 500          # a latent that has not fired for this many steps is dead
     resample_pool: int = 4096       # inputs scored when choosing resampling directions
+    tied: bool = False              # tied SAE: W_D = W_E^T, one shared parameter (needs n_r = n_p)
     unit_decoder: bool = True       # renormalise decoder columns after every step
     sparse: bool = True             # topk: touch only the k active latents after the encoder's forward matmul
     bias: bool = False              # encoder and decoder biases
@@ -49,71 +52,28 @@ class Config:
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
     steps: int = 2000               # optimisation steps
     batch_size: int = 1024          # samples per step and model
-    log_every: int = 50             # steps between logged metrics
+    amp: str = "fp32"               # "bf16": bfloat16 autocast of the matmuls (CUDA or CPU); loss and Adam stay fp32
+    log_every: int = 50             # steps between logged batch metrics (loss, L0, dead fraction)
+    track_every: int = 0            # steps between ground-truth metrics (M_GT, M_IP, pattern counts); 0: off
+    tau: float = 0.95               # cosine threshold of M_GT(tau)
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; allowed: {', '.join(METHODS)}")
+        if self.amp not in ("fp32", "bf16"):
+            raise ValueError(f"amp={self.amp!r}; allowed: 'fp32', 'bf16'")
         if self.remedy not in REMEDIES:
             raise ValueError(f"remedy={self.remedy!r}; allowed: {', '.join(REMEDIES)}")
         for name in ("k", "steps", "batch_size", "log_every", "dead_window", "resample_pool"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
-        for name in ("l1", "l0", "aux_coef", "anchor_coef", "resample_every", "aux_k", "anchors"):
+        for name in ("l1", "l0", "aux_coef", "anchor_coef", "resample_every", "aux_k", "anchors", "track_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 0")
         if not (self.lr > 0 and self.theta_init > 0 and self.bandwidth > 0 and self.init_scale > 0):
             raise ValueError("lr, theta_init, bandwidth and init_scale must be > 0")
-
-
-def _kernel(z: Tensor, theta: Tensor, eps: float) -> Tensor:
-    """Rectangle kernel K((z - theta) / eps) / eps of the straight-through estimator."""
-    return ((z - theta).abs() < eps / 2).to(z.dtype) / eps
-
-
-class _JumpReLU(torch.autograd.Function):
-    """z * H(z - theta); d/dtheta by the pseudo-derivative -theta K((z - theta)/eps)/eps. theta is (K, 1, n_q)."""
-
-    @staticmethod
-    def forward(ctx, z, theta, eps):
-        ctx.save_for_backward(z, theta)
-        ctx.eps = eps
-        return z * (z > theta)
-
-    @staticmethod
-    def backward(ctx, grad):
-        z, theta = ctx.saved_tensors
-        g_theta = -(grad * theta * _kernel(z, theta, ctx.eps)).sum(dim=1, keepdim=True)
-        return grad * (z > theta), g_theta, None
-
-
-class _Step(torch.autograd.Function):
-    """H(z - theta) for the L0 penalty; d/dtheta by -K((z - theta)/eps)/eps, no gradient to z."""
-
-    @staticmethod
-    def forward(ctx, z, theta, eps):
-        ctx.save_for_backward(z, theta)
-        ctx.eps = eps
-        return (z > theta).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        z, theta = ctx.saved_tensors
-        return None, -(grad * _kernel(z, theta, ctx.eps)).sum(dim=1, keepdim=True), None
-
-
-def _topk_mask(z: Tensor, k: int) -> Tensor:
-    """Boolean mask of the k largest positive entries of each row of z (..., n_q)."""
-    idx = z.topk(k, dim=-1).indices
-    return torch.zeros_like(z, dtype=torch.bool).scatter(-1, idx, True) & (z > 0)
-
-
-def _batchtopk_mask(z: Tensor, k: int) -> Tensor:
-    """Boolean mask of the k * B largest positive entries of each model's batch z (K, B, n_q)."""
-    K, B, n_q = z.shape
-    flat = z.reshape(K, B * n_q)
-    idx = flat.topk(k * B, dim=-1).indices
-    return torch.zeros_like(flat, dtype=torch.bool).scatter(-1, idx, True).reshape(K, B, n_q) & (z > 0)
+        if not 0 < self.tau < 1:
+            raise ValueError(f"tau={self.tau!r} must be in (0, 1)")
 
 
 @dataclass
@@ -127,19 +87,23 @@ class State:
     last_fired: Tensor | None = None     # (K, n_q): last step at which each latent fired
     history: list[dict] = field(default_factory=list)
     generators: list = field(default_factory=list)
+    tracked: list[dict] = field(default_factory=list)   # ground-truth metrics every cfg.track_every steps
 
 
 def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[int]) -> State:
     """Parameters of K models, model k initialised from seeds[k] exactly as a K = 1 run with that seed would be."""
     if len(seeds) != K:
         raise ValueError(f"need one seed per model: got {len(seeds)} seeds for K={K}")
-    W_E, W_D = torch.empty(K, n_q, n_p), torch.empty(K, n_r, n_q)
+    # W_D is stored column-major (each decoder column contiguous), so that gathering columns is fast
+    W_E, W_D = torch.empty(K, n_q, n_p), torch.empty(K, n_q, n_r).transpose(1, 2)
     for i, s in enumerate(seeds):
         g = torch.Generator().manual_seed(s)
         D = torch.randn(n_r, n_q, generator=g)
         W_D[i] = cfg.init_scale * D / D.norm(dim=0, keepdim=True)
         W_E[i] = W_D[i].T if n_r == n_p else torch.randn(n_q, n_p, generator=g) * cfg.init_scale / n_p ** 0.5
-    params = {"W_E": W_E, "W_D": W_D}
+    if cfg.tied and n_r != n_p:
+        raise ValueError(f"tied=True needs n_r = n_p (a tied SAE); got n_r={n_r}, n_p={n_p}")
+    params = {"W_E": W_E} if cfg.tied else {"W_E": W_E, "W_D": W_D}
     if cfg.bias:
         params |= {"b_E": torch.zeros(K, n_q), "b_D": torch.zeros(K, n_r)}
     if cfg.method == "jumprelu":
@@ -157,60 +121,15 @@ def encode(params: dict[str, Tensor], x_p: Tensor, cfg: Config) -> tuple[Tensor,
     if cfg.method in ("relu", "relu_dec"):
         return z, torch.relu(z)
     if cfg.method == "jumprelu":
-        return z, _JumpReLU.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth)
+        return z, JumpReLUSTE.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth)
     if cfg.method == "topk":
-        return z, z * _topk_mask(z, cfg.k)
-    return z, z * _batchtopk_mask(z, cfg.k)                          # batchtopk and matryoshka
+        return z, z * topk_mask(z, cfg.k)
+    return z, z * batchtopk_mask(z, cfg.k)                          # batchtopk and matryoshka
 
 
-class _SparseDecode(torch.autograd.Function):
-    """x_hat[k, b] = sum_j vals[k, b, j] W_D[k, :, idx[k, b, j]]: only the k gathered columns are read and
-    written. vals, idx are (K, B, k); W_D is (K, n_r, n_q); returns (K, B, n_r)."""
-
-    @staticmethod
-    def forward(ctx, vals, idx, W_D):
-        K, n_r, n_q = W_D.shape
-        table = W_D.transpose(1, 2).contiguous()                         # (K, n_q, n_r): rows gather fast
-        cols = table[torch.arange(K, device=W_D.device)[:, None, None], idx]   # (K, B, k, n_r)
-        ctx.save_for_backward(vals, idx, cols)
-        ctx.shape = W_D.shape
-        return (vals[..., None] * cols).sum(2)
-
-    @staticmethod
-    def backward(ctx, grad):
-        vals, idx, cols = ctx.saved_tensors
-        K, n_r, n_q = ctx.shape
-        g_vals = (cols * grad[:, :, None]).sum(-1)
-        contrib = vals[..., None] * grad[:, :, None]                      # (K, B, k, n_r)
-        flat = (idx + n_q * torch.arange(K, device=idx.device)[:, None, None]).reshape(-1)
-        g_table = torch.zeros(K * n_q, n_r, dtype=grad.dtype, device=grad.device)
-        g_table.index_add_(0, flat, contrib.reshape(-1, n_r))
-        return g_vals, None, g_table.reshape(K, n_q, n_r).transpose(1, 2)
-
-
-def _sparse_topk(params: dict[str, Tensor], x_p: Tensor, k: int):
-    """TopK forward touching only the active latents: (z, values (K, B, k), indices (K, B, k), x_hat (K, B, n_r)).
-
-    The dense z = W_E x_p is computed without autograd, only to choose the k latents; the kept values are recomputed
-    from the gathered encoder rows (so the encoder's gradient reaches only those rows) and decoded with
-    :class:`_SparseDecode` (so the decoder's gradient reaches only those columns). Same numbers as the dense path.
-    """
-    W_E, W_D = params["W_E"], params["W_D"]
-    K, n_q, n_p = W_E.shape
-    with torch.no_grad():
-        z = torch.bmm(x_p, W_E.transpose(1, 2))
-        if "b_E" in params:
-            z += params["b_E"][:, None]
-        idx = z.topk(k, dim=-1).indices                                   # (K, B, k)
-    rows = W_E[torch.arange(K, device=x_p.device)[:, None, None], idx]     # (K, B, k, n_p)
-    vals = (rows * x_p[:, :, None]).sum(-1)
-    if "b_E" in params:
-        vals = vals + torch.gather(params["b_E"][:, None].expand(-1, idx.shape[1], -1), 2, idx)
-    vals = torch.relu(vals)
-    x_hat = _SparseDecode.apply(vals, idx, W_D)
-    if "b_D" in params:
-        x_hat = x_hat + params["b_D"][:, None]
-    return z, vals, idx, x_hat
+def with_decoder(params: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``params`` with ``W_D`` present: a tied model's decoder is the view W_E^T (K, n_p, n_q) of its encoder."""
+    return params if "W_D" in params else {**params, "W_D": params["W_E"].transpose(1, 2)}
 
 
 def decode(params: dict[str, Tensor], a: Tensor) -> Tensor:
@@ -233,8 +152,9 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
             columns (feature anchoring, with coefficient ``cfg.anchor_coef``).
     """
     K = x_p.shape[0]
+    params = with_decoder(params)
     if cfg.method == "topk" and cfg.sparse:
-        z, vals, idx, x_hat = _sparse_topk(params, x_p, cfg.k)
+        z, vals, idx, x_hat = sparse_topk(params, x_p, cfg.k)
         on = (vals > 0).detach().to(vals.dtype).reshape(K, -1)
         fired = torch.zeros(K, params["W_E"].shape[1], device=x_p.device).scatter_reduce(
             1, idx.reshape(K, -1), on, reduce="amax") > 0
@@ -257,7 +177,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     elif cfg.method == "relu_dec":
         penalty = cfg.l1 * (a * params["W_D"].norm(dim=1)[:, None]).sum(-1).mean(1)
     elif cfg.method == "jumprelu":
-        penalty = cfg.l0 * _Step.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth).sum(-1).mean(1)
+        penalty = cfg.l0 * StepSTE.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth).sum(-1).mean(1)
     if anchors is not None and cfg.anchors:
         m = anchors["A_p"].shape[0]
         penalty = penalty + cfg.anchor_coef * ((params["W_E"][:, :m] - anchors["A_p"]).pow(2).sum((1, 2))
@@ -269,9 +189,10 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
             z = torch.bmm(x_p, params["W_E"].transpose(1, 2))
             z = z + params["b_E"][:, None] if "b_E" in params else z
         z_dead = z.masked_fill(~dead[:, None], float("-inf"))
-        mask = _topk_mask(z_dead, k_aux) & dead[:, None]
+        mask = topk_mask(z_dead, k_aux) & dead[:, None]
         e_hat = torch.bmm(z * mask, params["W_D"].transpose(1, 2))   # no decoder bias (see PEERS.md)
         aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
+    rec, penalty, aux = rec.float(), penalty.float(), aux.float()
     return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "fired": fired, "L0": l0}
 
 
@@ -316,8 +237,13 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
     """
     from tqdm.std import tqdm
 
+    from . import distributed as dist
     from .resampling import resample
 
+    rank, world_size = dist.world()
+    if cfg.batch_size % world_size:
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes ({world_size})")
+    progress = progress and rank == 0
     K = len(seeds)
     state = state or init_state(K, gt.n_p, n_q, gt.n_r, cfg, seeds)
     for p in state.params.values():
@@ -333,17 +259,24 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
                 step in resample_steps or (cfg.resample_every and step % cfg.resample_every == 0)):
             resample(state, gt, cfg, device)
         x_p, x_r = sample_views(gt, state, cfg.batch_size, device)
-        terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window), anchors)
-        total = terms["total"]
+        x_p, x_r = dist.shard(x_p), dist.shard(x_r)                       # this process's part of the global batch
+        with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cfg.amp == "bf16"):
+            terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window), anchors)
+        total = dist.all_mean(terms["total"].detach().clone())
         if not torch.isfinite(total).all():
             bad = int((~torch.isfinite(total)).nonzero()[0])
             raise TrainingDiverged(f"{desc}: loss of model {bad} (seed {seeds[bad]}) is {total[bad].item()} at "
                                    f"step {step}; lower lr (now {cfg.lr}) or check the data")
-        total.sum().backward()
+        terms["total"].sum().backward()
+        for p in state.params.values():
+            dist.all_mean(p.grad)
+        for name in ("rec", "L0"):
+            terms[name] = dist.all_mean(terms[name].detach().clone())
+        terms["fired"] = dist.all_any(terms["fired"])
         adam_step(state, cfg.lr, cfg.betas)
         with torch.no_grad():
             if cfg.unit_decoder:
-                W_D = state.params["W_D"]
+                W_D = with_decoder(state.params)["W_D"]           # a view: tied models renormalise W_E's rows
                 W_D /= W_D.norm(dim=1, keepdim=True).clamp_min(1e-12)
             state.last_fired[terms["fired"].cpu()] = step
         state.step += 1
@@ -352,11 +285,13 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
                                   "L0": terms["L0"].tolist(),
                                   "dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist()})
             bar.set_postfix(loss=f"{terms['rec'].mean().item():.4g}", refresh=False)
+        if cfg.track_every and (step % cfg.track_every == 0 or state.step == cfg.steps):
+            state.tracked.append({"step": step, "models": track(state.params, gt, cfg)})
         if callback is not None:
             callback(state, terms)
-        if checkpoint and checkpoint_every and state.step % checkpoint_every == 0:
+        if checkpoint and rank == 0 and checkpoint_every and state.step % checkpoint_every == 0:
             save(state, checkpoint)
-    if checkpoint:
+    if checkpoint and rank == 0:
         save(state, checkpoint)
     for p in state.params.values():
         p.requires_grad_(False)
@@ -372,7 +307,30 @@ def evaluate(params: dict[str, Tensor], gt, cfg: Config, n_samples: int = 4096, 
     x_p = (x @ gt.W_p.T).to(dev).expand(K, -1, -1)
     x_r = (x @ gt.W_r.T).to(dev).expand(K, -1, -1)
     _, a = encode(params, x_p, cfg)
-    return (x_r - decode(params, a)).pow(2).sum(-1).mean(1).cpu()
+    return (x_r - decode(with_decoder(params), a)).pow(2).sum(-1).mean(1).cpu()
+
+
+@torch.no_grad()
+def feature_pattern(params: dict[str, Tensor], gt, cfg: Config) -> Tensor:
+    """The activation pattern (K, n_q, n), bool: [k, i, d] when feature d alone (x_p = w_p^d) fires latent i of model
+    k (Definition 3.1; for BatchTopK the n single-feature inputs form one batch)."""
+    K = params["W_E"].shape[0]
+    x_p = gt.W_p.T.to(params["W_E"]).expand(K, -1, -1)                # (K, n, n_p)
+    _, a = encode(params, x_p, cfg)
+    return (a != 0).transpose(1, 2)
+
+
+@torch.no_grad()
+def track(params: dict[str, Tensor], gt, cfg: Config) -> list[dict]:
+    """Per model: M_GT(tau) and M_IP over encoder rows (the paper's) and over decoder columns, and the numbers of
+    dead, monosemantic and polysemantic latents in the activation pattern."""
+    from .metrics import recovery
+    from .regions import pattern_counts
+
+    P = with_decoder(params)
+    F = feature_pattern(params, gt, cfg).cpu()
+    return [recovery(P["W_E"][k].cpu(), P["W_D"][k].cpu(), gt.W_p, gt.W_r, cfg.tau) | pattern_counts(F[k])
+            for k in range(F.shape[0])]
 
 
 def to_device(state: State, device) -> None:
@@ -389,7 +347,7 @@ def save(state: State, path: str) -> None:
                 "adam_m": {k: v.cpu() for k, v in state.adam_m.items()},
                 "adam_v": {k: v.cpu() for k, v in state.adam_v.items()}, "step": state.step,
                 "last_fired": state.last_fired, "history": state.history,
-                "generators": [g.get_state() for g in state.generators]}, tmp)
+                "generators": [g.get_state() for g in state.generators], "tracked": state.tracked}, tmp)
     os.replace(tmp, path)   # never leaves a half-written checkpoint
 
 
@@ -401,7 +359,7 @@ def load(path: str) -> State:
         g = torch.Generator()
         g.set_state(s)
         gens.append(g)
-    return State(d["params"], d["adam_m"], d["adam_v"], d["step"], d["last_fired"], d["history"], gens)
+    return State(d["params"], d["adam_m"], d["adam_v"], d["step"], d["last_fired"], d["history"], gens, d["tracked"])
 
 
 def config_dict(cfg: Config) -> dict:
