@@ -122,3 +122,69 @@ def row_exists(V: Tensor, fire: list[int], c: float, margin: float = 1e-6) -> bo
     b = np.concatenate([-(c + margin) * np.ones(len(fire)), (c - margin) * np.ones(len(rest))])
     res = linprog(np.zeros(Vn.shape[0]), A_ub=A, b_ub=b, bounds=(None, None), method="highs")
     return res.status == 0
+
+
+@dataclass
+class TreeCoefficients:
+    """Codes of a two-level hierarchy (Definition 3.2 with controllable co-occurrence), for training experiments.
+
+    Columns: parents 0..P-1, then each parent's ``n_children`` children (parent-major), then ``n_free`` unrelated
+    features. Parent i is active with probability ``p_parent``; given that, with probability ``rho`` exactly one child
+    is active (child j with probability proportional to ``child_decay ** j``), otherwise the parent appears alone.
+    A child never appears without its parent (at rho = 1 this is the paper's "parent iff some child"). Free features
+    are active with probability ``p_free``. Every active entry has magnitude c_min + Exp(beta).
+    """
+
+    n_parents: int
+    n_children: int
+    n_free: int = 0
+    p_parent: float = 0.05
+    rho: float = 0.9
+    child_decay: float = 0.7
+    p_free: float = 0.01
+    c_min: float = 0.0
+    beta: float = 1.0
+
+    def __post_init__(self):
+        for name in ("p_parent", "rho", "p_free"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1]")
+        if self.n_parents < 1 or self.n_children < 1 or self.n_free < 0:
+            raise ValueError("need n_parents >= 1, n_children >= 1, n_free >= 0")
+        if not 0 < self.child_decay <= 1:
+            raise ValueError(f"child_decay={self.child_decay!r} must be in (0, 1]")
+
+    @property
+    def n(self) -> int:
+        return self.n_parents * (1 + self.n_children) + self.n_free
+
+    def child(self, parent: int, j: int) -> int:
+        """Column of child j of ``parent``."""
+        return self.n_parents + parent * self.n_children + j
+
+    def child_probs(self) -> Tensor:
+        w = self.child_decay ** torch.arange(self.n_children, dtype=torch.float64)
+        return w / w.sum()
+
+    def sample(self, batch: int, generator: torch.Generator, dtype=torch.float32) -> Tensor:
+        """A batch of codes x, shape (batch, n), non-negative, with the hierarchy's implications."""
+        P, C = self.n_parents, self.n_children
+        on = torch.zeros(batch, self.n, dtype=torch.bool)
+        parent_on = torch.rand(batch, P, generator=generator) < self.p_parent
+        with_child = parent_on & (torch.rand(batch, P, generator=generator) < self.rho)
+        which = torch.multinomial(self.child_probs().expand(batch * P, C), 1, generator=generator).view(batch, P)
+        on[:, :P] = parent_on
+        cols = P + torch.arange(P) * C + which                              # (batch, P) child columns
+        on.scatter_(1, cols, with_child)
+        if self.n_free:
+            on[:, P * (1 + C):] = torch.rand(batch, self.n_free, generator=generator) < self.p_free
+        x = torch.zeros(batch, self.n, dtype=dtype)
+        x[on] = self.c_min + self.beta * torch.empty(int(on.sum()), dtype=dtype).exponential_(1.0, generator=generator)
+        return x
+
+
+def tree_ground_truth(n_p: int, coefficients: TreeCoefficients, M: float, seed: int = 0) -> GroundTruth:
+    """The SAE view of a hierarchy: all parent, child and free directions with interference <= M (W_p = W_r)."""
+    from .data import feature_matrix
+    W = feature_matrix(n_p, coefficients.n, M, seed=seed)
+    return GroundTruth(W, W, coefficients)

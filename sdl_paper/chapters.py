@@ -295,8 +295,107 @@ def _absorption_theory() -> Chapter:
                    p, presets, preflight=reach)
 
 
+def _experiment_common(n_p: int) -> dict[str, Param]:
+    p = {"seed": _seed(),
+         "n_seeds": Param(3, "seeds per setting (trained together as one batched model)", low=2, high=64),
+         "n_p": Param(n_p, "width of the representation, n_p", low=4, high=4096),
+         "M": _interference(0.1),
+         "steps": Param(1500, "training steps of every run", low=50),
+         "batch_size": Param(256, "samples per step and model", low=16),
+         "lr": Param(0.003, "Adam learning rate", low=0.0, low_open=True, high=1.0),
+         "k": Param(2, "active latents per sample (TopK, BatchTopK, Matryoshka)", low=1, high=1024)}
+    return p
+
+
+def _absorption_experiments() -> Chapter:
+    p = _experiment_common(32) | {
+        "n_parents": Param(4, "parent concepts", low=1, high=64),
+        "n_children": Param(4, "children per parent", low=2, high=32),
+        "n_free": Param(16, "unrelated features", low=0, high=4096),
+        "p_parent": Param(0.05, "probability that a parent is active", low=0.0, low_open=True, high=0.5),
+        "rho_values": Param("0.2,0.6,1.0", "co-occurrence P(a child | its parent) values of the sweep"),
+        "child_decay": Param(0.7, "child j is chosen with probability proportional to child_decay^j", low=0.0,
+                             low_open=True, high=1.0),
+        "n_q": Param(48, "latents of every SAE, n_q", low=2, high=65536),
+        "l1": Param(0.003, "L1 coefficient of the ReLU SAE", low=0.0),
+    }
+    presets = {"smoke": {"n_seeds": 2, "steps": 150, "rho_values": "0.2,1.0", "n_free": 8},
+               "book": {},
+               "paper": {"n_seeds": 8, "n_p": 256, "n_parents": 16, "n_children": 8, "n_free": 512, "n_q": 1024,
+                         "steps": 20000, "batch_size": 1024, "k": 8}}
+
+    def rhos_ok(v):
+        r = [float(t) for t in v["rho_values"].split(",")]
+        return len(r) >= 2 and all(0 < x <= 1 for x in r)
+    rules = ((("rho_values",), "rho_values must be at least two comma-separated numbers in (0, 1]", rhos_ok),
+             (("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"]))
+
+    def reach(v):
+        _reach_M({"n_p": v["n_p"], "n": v["n_parents"] * (1 + v["n_children"]) + v["n_free"], "M": v["M"],
+                  "seed": v["seed"]})
+    return Chapter("absorption_experiments", "absorption_experiments.md", "Experiment: feature absorption", p,
+                   presets, rules, reach)
+
+
+def _dead_neurons() -> Chapter:
+    p = _experiment_common(32) | {
+        "n": Param(48, "number of ground-truth features, n", low=2, high=20000),
+        "S": Param(0.99, "base sparsity S", low=0.0, high=1.0, high_open=True),
+        "width_ratios": Param("1,2,4,8", "n_q / n values of the width sweep"),
+        "S_values": Param("0.9,0.99,0.998", "sparsities of the sparsity sweep"),
+        "lr_values": Param("0.001,0.01,0.03", "learning rates of the learning-rate sweep"),
+        "init_values": Param("0.1,1,10", "initialisation scales of the init sweep"),
+        "base_ratio": Param(4.0, "n_q / n of the base setting", low=1.0, high=64.0),
+        "windows": Param("10,100,1000", "dead-latent windows (steps) compared on the same runs"),
+    }
+    presets = {"smoke": {"n_seeds": 2, "steps": 150, "width_ratios": "1,4", "S_values": "0.9,0.99",
+                         "lr_values": "0.001,0.03", "init_values": "0.1,10", "windows": "10,100"},
+               "book": {},
+               "paper": {"n_seeds": 8, "n_p": 768, "n": 1000, "steps": 20000, "batch_size": 1024, "k": 32,
+                         "windows": "100,1000,10000"}}
+
+    def floats(key, low, high, low_open=False):
+        def ok(v):
+            xs = [float(t) for t in v[key].split(",")]
+            return len(xs) >= 2 and all((x > low if low_open else x >= low) and x < high for x in xs)
+        return ok
+    rules = ((("width_ratios",), "width_ratios: at least two numbers in [1, 64)", floats("width_ratios", 1, 64)),
+             (("S_values",), "S_values: at least two sparsities in [0, 1)", floats("S_values", 0, 1)),
+             (("lr_values",), "lr_values: at least two learning rates in (0, 1)", floats("lr_values", 0, 1, True)),
+             (("init_values",), "init_values: at least two scales in (0, 1000)", floats("init_values", 0, 1000,
+                                                                                       True)),
+             (("windows", "steps"), "windows: at least two integers in [1, steps]",
+              lambda v: len(v["windows"].split(",")) >= 2 and all(1 <= int(t) <= v["steps"]
+                                                                  for t in v["windows"].split(","))),
+             (("k", "n"), "k must be <= n", lambda v: v["k"] <= v["n"]),
+             (("M", "n"), "M must be >= -1/(n-1)", lambda v: v["M"] >= -1 / (v["n"] - 1)))
+    return Chapter("dead_neurons", "dead_neurons.md", "Experiment: dead neurons", p, presets, rules, _reach_M)
+
+
+def _resampling() -> Chapter:
+    p = _experiment_common(32) | {
+        "n": Param(48, "number of ground-truth features, n", low=2, high=20000),
+        "S": Param(0.998, "sparsity S", low=0.0, high=1.0, high_open=True),
+        "n_q": Param(96, "latents, n_q", low=2, high=131072),
+        "init_scale": Param(1.0, "initialisation scale", low=0.0, low_open=True, high=1000.0),
+        "dead_window": Param(100, "a latent silent for this many steps is dead (and resampled)", low=1),
+        "n_seeds": Param(4, "seeds (the same for every remedy)", low=2, high=64),
+        "track_every": Param(50, "steps between ground-truth metric records", low=1),
+    }
+    presets = {"smoke": {"n_seeds": 2, "steps": 240, "dead_window": 20, "track_every": 20},
+               "book": {},
+               "paper": {"n_seeds": 8, "n_p": 768, "n": 1000, "n_q": 16000, "steps": 30000, "batch_size": 4096,
+                         "k": 32, "dead_window": 2000, "track_every": 1000}}
+    rules = ((("dead_window", "steps"), "dead_window must be below steps / 6 (the resampling step)",
+              lambda v: v["dead_window"] < v["steps"] // 6),
+             (("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"]),
+             (("M", "n"), "M must be >= -1/(n-1)", lambda v: v["M"] >= -1 / (v["n"] - 1)))
+    return Chapter("resampling", "resampling.md", "Experiment: neuron resampling", p, presets, rules, _reach_M)
+
+
 CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework(), _loss_approximation(), _biconvexity(),
-                                                    _global_minima(), _spurious_minima(), _absorption_theory()]}
+                                                    _global_minima(), _spurious_minima(), _absorption_theory(),
+                                                    _absorption_experiments(), _dead_neurons(), _resampling()]}
 
 
 def get(name: str) -> Chapter:

@@ -46,3 +46,11 @@ def sparse_code(x: torch.Tensor, ax=None, label: str = "x"):
     ax.stem(nz, x[nz], basefmt=" ", linefmt="C0-", markerfmt="C0o")
     ax.set(xlabel="coordinate", ylabel=label, xlim=(-1, len(x)))
     return ax
+
+
+def verdict_table(rows: list[tuple[str, str]]):
+    """A 'prediction versus result' table (pandas Styler, left-aligned, no index) for a chapter's summary."""
+    import pandas as pd
+    df = pd.DataFrame(rows, columns=["prediction", "result on this data"])
+    return df.style.hide(axis="index").set_properties(**{"text-align": "left"}).set_table_styles(
+        [{"selector": "th", "props": [("text-align", "left")]}])

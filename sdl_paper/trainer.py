@@ -43,7 +43,8 @@ class Config:
     resample_pool: int = 4096       # inputs scored when choosing resampling directions
     tied: bool = False              # tied SAE: W_D = W_E^T, one shared parameter (needs n_r = n_p)
     unit_decoder: bool = True       # renormalise decoder columns after every step
-    sparse: bool = True             # topk: touch only the k active latents after the encoder's forward matmul
+    sparse: bool | None = None      # topk: touch only the k active latents after the encoder's forward matmul
+                                    # (None: when n_q >= 512; below that the dense path is faster)
     bias: bool = False              # encoder and decoder biases
     init_scale: float = 1.0         # norm of each decoder column at initialisation
     anchors: int = 0                # feature anchoring: number of anchored latents (0: off)
@@ -153,7 +154,8 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     """
     K = x_p.shape[0]
     params = with_decoder(params)
-    if cfg.method == "topk" and cfg.sparse:
+    sparse = cfg.sparse if cfg.sparse is not None else params["W_E"].shape[1] >= 512
+    if cfg.method == "topk" and sparse:
         z, vals, idx, x_hat = sparse_topk(params, x_p, cfg.k)
         on = (vals > 0).detach().to(vals.dtype).reshape(K, -1)
         fired = torch.zeros(K, params["W_E"].shape[1], device=x_p.device).scatter_reduce(

@@ -70,3 +70,22 @@ def test_parsing_command_line_text():
     assert p["S"].parse("S", "0.5") == 0.5 and p["n_q"].parse("n_q", "12") == 12
     with pytest.raises(ParameterError, match="'n_q': 'twelve' is not a valid int"):
         p["n_q"].parse("n_q", "twelve")
+
+
+@pytest.mark.parametrize("name,overrides,match", [
+    ("absorption_experiments", {"rho_values": "0,1"}, "rho_values must be at least two"),
+    ("absorption_experiments", {"rho_values": "0.5"}, "rho_values"),
+    ("absorption_experiments", {"rho_values": "a,b"}, "rho_values"),
+    ("absorption_experiments", {"k": 100}, "k must be <= n_q"),
+    ("absorption_experiments", {"p_parent": 0.7}, r"'p_parent'=0.7 is out of range"),
+    ("dead_neurons", {"S_values": "0.9,1.0"}, "S_values"),
+    ("dead_neurons", {"windows": "10,5000"}, r"windows: at least two integers in \[1, steps\]"),
+    ("dead_neurons", {"width_ratios": "0.5,2"}, "width_ratios"),
+    ("dead_neurons", {"n_seeds": 1}, r"'n_seeds'=1 is out of range"),
+    ("resampling", {"dead_window": 400}, "dead_window must be below steps / 6"),
+    ("resampling", {"k": 97}, "k must be <= n_q"),
+    ("resampling", {"S": 1.0}, r"'S'=1.0 is out of range"),
+])
+def test_experiment_chapters_reject_bad_values_before_training(name, overrides, match):
+    with pytest.raises(ParameterError, match=match):
+        chapters.get(name).resolve(overrides)

@@ -1,0 +1,143 @@
+"""Controlled experiments on the training engine: sweeps with seeds batched into one run, per-step firing records,
+and tidy result tables (pandas) for the experiment chapters.
+
+A *case* is one setting (ground truth, Config, n_q); its seeds train together as one batched model (K = number of
+seeds), so every seed of a case sees the same settings and its own data and initialisation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from . import trainer as T
+from .absorption import TreeCoefficients
+from .metrics import absorption_scores
+
+
+@dataclass
+class Recorder:
+    """A ``train`` callback: every step's firing mask (K, n_q), and every ``pattern_every`` steps the size |F_i| of
+    each latent's activation pattern (K, n_q) plus the window-based dead mask."""
+
+    gt: object
+    cfg: T.Config
+    pattern_every: int = 0
+    fired: list[Tensor] = field(default_factory=list)
+    pattern_steps: list[int] = field(default_factory=list)
+    pattern_sizes: list[Tensor] = field(default_factory=list)
+
+    def __call__(self, state: T.State, terms: dict) -> None:
+        self.fired.append(terms["fired"].detach().cpu().clone())
+        step = state.step - 1
+        if self.pattern_every and (step % self.pattern_every == 0 or state.step == self.cfg.steps):
+            self.pattern_steps.append(step)
+            self.pattern_sizes.append(T.feature_pattern(state.params, self.gt, self.cfg).sum(-1).cpu())
+
+    def firing(self) -> Tensor:
+        """(steps, K, n_q) bool: did latent i of model k fire at that step."""
+        return torch.stack(self.fired)
+
+
+def run_cases(cases: dict, seeds: list[int], record_every: int = 0, progress: bool = True):
+    """Train every case ``{label: (gt, cfg, n_q)}`` with all ``seeds`` batched; returns ``{label: (state, rec)}``."""
+    out = {}
+    for label, (gt, cfg, n_q) in tqdm(cases.items(), desc="cases", disable=not progress):
+        rec = Recorder(gt, cfg, record_every)
+        state = T.train(gt, cfg, n_q, seeds, progress=False, desc=str(label), callback=rec)
+        out[label] = (state, rec)
+    return out
+
+
+def dead_by_window(firing: Tensor, windows: list[int]) -> Tensor:
+    """(len(windows), K) fraction of latents that did not fire in the last w steps of ``firing`` (steps, K, n_q)."""
+    return torch.stack([(~firing[-w:].any(0)).float().mean(-1) for w in windows])
+
+
+def tracked_frame(state: T.State, **labels) -> pd.DataFrame:
+    """The run's ground-truth metric history as a long table: one row per (step, seed index), plus ``labels``."""
+    rows = [{"step": t["step"], "seed": k, **m, **labels} for t in state.tracked for k, m in enumerate(t["models"])]
+    return pd.DataFrame(rows)
+
+
+def history_frame(state: T.State, **labels) -> pd.DataFrame:
+    """The batch-metric history (loss, L0, window-based dead fraction) as a long table."""
+    rows = [{"step": h["step"], "seed": k, "loss": h["loss"][k], "L0": h["L0"][k], "dead": h["dead"][k], **labels}
+            for h in state.history for k in range(len(h["loss"]))]
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def codes(params: dict[str, Tensor], gt, cfg: T.Config, n: int, seed: int) -> tuple[Tensor, Tensor]:
+    """(x (n, n_features), latent codes (K, n, n_q)) on one seeded evaluation set shared by all models."""
+    x = gt.coefficients.sample(n, torch.Generator().manual_seed(seed), dtype=gt.W_p.dtype)
+    K = params["W_E"].shape[0]
+    _, a = T.encode(params, (x @ gt.W_p.T).expand(K, -1, -1).contiguous(), cfg)
+    return x, a
+
+
+@torch.no_grad()
+def absorption_table(params: dict[str, Tensor], gt, cfg: T.Config, n_eval: int = 20000, seed: int = 4242,
+                     threshold: float = 0.5) -> pd.DataFrame:
+    """Per model and (parent, child) pair: the ground-truth absorption scores (:func:`metrics.absorption_scores`),
+    whether the pair counts as absorbed (``full`` > threshold), and Theorem 3.8's quantity a_j: the parent latent's
+    pre-activation on the child's atom v_j = (w_P + w_c) / ||w_P + w_c||, with ``min_child`` marking the child of
+    smallest a_j among its siblings (the one the construction splits off)."""
+    tc: TreeCoefficients = gt.coefficients
+    x, a = codes(params, gt, cfg, n_eval, seed)
+    P = T.with_decoder(params)
+    W = gt.W_p
+    rows = []
+    for k in range(a.shape[0]):
+        for p in range(tc.n_parents):
+            kids = [tc.child(p, j) for j in range(tc.n_children)]
+            scores = [absorption_scores(a[k], x, P["W_D"][k], W, p, c) for c in kids if bool((x[:, c] > 0).any())]
+            if not scores:
+                continue
+            i_p = scores[0]["parent_latent"]
+            atoms = W[:, [p]] + W[:, kids]
+            atoms = atoms / atoms.norm(dim=0, keepdim=True)
+            a_j = (P["W_E"][k][i_p] @ atoms).tolist()
+            j_min = min(range(len(kids)), key=lambda j: a_j[j])
+            for j, s in enumerate(scores):
+                rows.append({"model": k, "parent": p, "child": j, **s, "absorbed": s["full"] > threshold,
+                             "a_j": a_j[j], "min_child": j == j_min})
+    return pd.DataFrame(rows)
+
+
+def ground_truth_params(gt, n_q: int, cfg: T.Config, seed: int = 0) -> dict[str, Tensor]:
+    """The faithful dictionary, K = 1: one latent per ground-truth direction (W_E rows = w_p^d, W_D columns =
+    w_r^d), padded to n_q latents with silent rows (zero encoder rows, random unit decoder columns)."""
+    n = gt.n
+    if n_q < n:
+        raise ValueError(f"n_q={n_q} is below the number of features n={n}: no faithful dictionary")
+    W_E = torch.zeros(1, n_q, gt.n_p)
+    W_E[0, :n] = gt.W_p.T
+    D = torch.randn(gt.n_r, n_q, generator=torch.Generator().manual_seed(seed))
+    D[:, :n] = gt.W_r
+    params = {"W_E": W_E} if cfg.tied else {"W_E": W_E, "W_D": (D / D.norm(dim=0, keepdim=True))[None]}
+    if cfg.bias:
+        params |= {"b_E": torch.zeros(1, n_q), "b_D": torch.zeros(1, gt.n_r)}
+    if cfg.method == "jumprelu":
+        params["log_theta"] = torch.full((1, n_q), float(torch.log(torch.tensor(cfg.theta_init))))
+    return params
+
+
+@torch.no_grad()
+def objective_on(params: dict[str, Tensor], gt, cfg: T.Config, n: int = 20000, seed: int = 777) -> Tensor:
+    """Per-model training objective (reconstruction + penalty, no AuxK), shape (K,), on one seeded evaluation set."""
+    x = gt.coefficients.sample(n, torch.Generator().manual_seed(seed), dtype=gt.W_p.dtype)
+    K = params["W_E"].shape[0]
+    x_p = (x @ gt.W_p.T).expand(K, -1, -1).contiguous()
+    x_r = (x @ gt.W_r.T).expand(K, -1, -1).contiguous()
+    return T.objective(params, x_p, x_r, cfg)["total"]
+
+
+def seed_summary(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean, standard error over seeds and the number of seeds of ``value``, grouped by ``by``."""
+    g = df.groupby(by)[value]
+    out = pd.DataFrame({"mean": g.mean(), "sem": g.sem(ddof=1).fillna(0.0), "seeds": g.count()})
+    return out.reset_index()
