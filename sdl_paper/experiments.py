@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from . import trainer as T
 from .absorption import TreeCoefficients
