@@ -38,26 +38,21 @@ def resample(state: State, gt, cfg: Config, device="cpu") -> list[int]:
         alive = ~dead[k].to(device)
         scale = 0.2 * (P["W_E"][k][alive].norm(dim=1).mean() if alive.any() else torch.tensor(1.0, device=device))
         kk = torch.full_like(idx, k)
-        if "W_D" not in P:            # tied SAE: the shared row becomes the unit input (decoder column and encoder row)
-            P["W_E"].index_put_((kk, idx), x_p[chosen] / x_p[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12))
-            for moments in (state.adam_m, state.adam_v):
-                moments["W_E"].index_put_((kk, idx), torch.zeros((), device=device))
-            if "b_E" in P:
-                P["b_E"].index_put_((kk, idx), torch.zeros((), device=device))
-                for moments in (state.adam_m, state.adam_v):
-                    moments["b_E"].index_put_((kk, idx), torch.zeros((), device=device))
-            state.last_fired[k, idx.cpu()] = state.step
-            continue
-        P["W_D"].index_put_((kk[:, None], torch.arange(P["W_D"].shape[1], device=device)[None], idx[:, None]),
-                            (x_r[chosen] / x_r[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12)))
-        P["W_E"].index_put_((kk, idx), scale * x_p[chosen] / x_p[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12))
+        zero = torch.zeros((), device=device)
+        unit_in = x_p[chosen] / x_p[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12)
+        if "W_D" in P:
+            cols = (kk[:, None], torch.arange(P["W_D"].shape[1], device=device)[None], idx[:, None])
+            P["W_D"].index_put_(cols, x_r[chosen] / x_r[chosen].norm(dim=1, keepdim=True).clamp_min(1e-12))
+            P["W_E"].index_put_((kk, idx), scale * unit_in)
+        else:                         # tied SAE: the shared row is decoder column and encoder row: the unit input
+            P["W_E"].index_put_((kk, idx), unit_in)
         for moments in (state.adam_m, state.adam_v):
-            moments["W_E"].index_put_((kk, idx), torch.zeros((), device=device))
-            moments["W_D"].index_put_((kk[:, None], torch.arange(P["W_D"].shape[1], device=device)[None],
-                                       idx[:, None]), torch.zeros((), device=device))
+            moments["W_E"].index_put_((kk, idx), zero)
+            if "W_D" in P:
+                moments["W_D"].index_put_(cols, zero)
             if "b_E" in P:
-                moments["b_E"].index_put_((kk, idx), torch.zeros((), device=device))
+                moments["b_E"].index_put_((kk, idx), zero)
         if "b_E" in P:
-            P["b_E"].index_put_((kk, idx), torch.zeros((), device=device))
+            P["b_E"].index_put_((kk, idx), zero)
         state.last_fired[k, idx.cpu()] = state.step
     return counts
