@@ -41,9 +41,15 @@ def tilde_loss(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module | Non
     return (gt.M_d().to(W_E) * R.pow(2).sum(0)).sum()
 
 
-def block_gradients(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module) -> tuple[Tensor, Tensor]:
-    """(dL~/dW_E, dL~/dW_D) at (W_E, W_D), computed with the pattern held fixed (the derivative inside the region)."""
-    F = pattern(W_E, sigma, gt.W_p)
+def block_gradients(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module | None = None,
+                    F: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(dL~/dW_E, dL~/dW_D) at (W_E, W_D), computed with the pattern held fixed (the derivative inside the region).
+
+    The pattern is ``F`` (n_q, n) when given (e.g. from :func:`sdl_paper.trainer.feature_pattern`), else that of
+    ``sigma``.
+    """
+    if F is None:
+        F = pattern(W_E, sigma, gt.W_p)
     E, D = W_E.detach().clone().requires_grad_(True), W_D.detach().clone().requires_grad_(True)
     gE, gD = torch.autograd.grad(tilde_loss(E, D, gt, F=F), (E, D))
     return gE, gD
