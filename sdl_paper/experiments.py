@@ -73,9 +73,8 @@ def history_frame(state: T.State, **labels) -> pd.DataFrame:
 @torch.no_grad()
 def codes(params: dict[str, Tensor], gt, cfg: T.Config, n: int, seed: int) -> tuple[Tensor, Tensor]:
     """(x (n, n_features), latent codes (K, n, n_q)) on one seeded evaluation set shared by all models."""
-    x = gt.coefficients.sample(n, torch.Generator().manual_seed(seed), dtype=gt.W_p.dtype)
-    K = params["W_E"].shape[0]
-    _, a = T.encode(params, (x @ gt.W_p.T).expand(K, -1, -1).contiguous(), cfg)
+    x, x_p, _ = T.fixed_views(gt, params["W_E"].shape[0], n, seed)
+    _, a = T.encode(params, x_p, cfg)
     return x, a
 
 
@@ -129,15 +128,5 @@ def ground_truth_params(gt, n_q: int, cfg: T.Config, seed: int = 0) -> dict[str,
 @torch.no_grad()
 def objective_on(params: dict[str, Tensor], gt, cfg: T.Config, n: int = 20000, seed: int = 777) -> Tensor:
     """Per-model training objective (reconstruction + penalty, no AuxK), shape (K,), on one seeded evaluation set."""
-    x = gt.coefficients.sample(n, torch.Generator().manual_seed(seed), dtype=gt.W_p.dtype)
-    K = params["W_E"].shape[0]
-    x_p = (x @ gt.W_p.T).expand(K, -1, -1).contiguous()
-    x_r = (x @ gt.W_r.T).expand(K, -1, -1).contiguous()
+    _, x_p, x_r = T.fixed_views(gt, params["W_E"].shape[0], n, seed)
     return T.objective(params, x_p, x_r, cfg)["total"]
-
-
-def seed_summary(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean, standard error over seeds and the number of seeds of ``value``, grouped by ``by``."""
-    g = df.groupby(by)[value]
-    out = pd.DataFrame({"mean": g.mean(), "sem": g.sem(ddof=1).fillna(0.0), "seeds": g.count()})
-    return out.reset_index()

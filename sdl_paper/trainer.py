@@ -300,14 +300,16 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
     return state
 
 
+def fixed_views(gt, K: int, n: int, seed: int, device="cpu") -> tuple[Tensor, Tensor, Tensor]:
+    """One seeded evaluation set shared by K models: x (n, n_features), x_p (K, n, n_p), x_r (K, n, n_r)."""
+    x = gt.coefficients.sample(n, torch.Generator().manual_seed(seed), dtype=gt.W_p.dtype)
+    return x, (x @ gt.W_p.T).to(device).expand(K, -1, -1), (x @ gt.W_r.T).to(device).expand(K, -1, -1)
+
+
 @torch.no_grad()
 def evaluate(params: dict[str, Tensor], gt, cfg: Config, n_samples: int = 4096, seed: int = 12345) -> Tensor:
     """Per-model reconstruction loss (K,) of the full dictionary on one fixed, seeded evaluation set."""
-    x = gt.coefficients.sample(n_samples, torch.Generator().manual_seed(seed), dtype=gt.W_p.dtype)
-    K = params["W_E"].shape[0]
-    dev = params["W_E"].device
-    x_p = (x @ gt.W_p.T).to(dev).expand(K, -1, -1)
-    x_r = (x @ gt.W_r.T).to(dev).expand(K, -1, -1)
+    _, x_p, x_r = fixed_views(gt, params["W_E"].shape[0], n_samples, seed, params["W_E"].device)
     _, a = encode(params, x_p, cfg)
     return (x_r - decode(with_decoder(params), a)).pow(2).sum(-1).mean(1).cpu()
 

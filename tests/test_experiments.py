@@ -1,4 +1,3 @@
-import pandas as pd
 import pytest
 import torch
 
@@ -62,10 +61,3 @@ def test_absorption_table_has_one_row_per_model_and_pair_and_marks_the_min_child
     for _, g in t.groupby(["model", "parent"]):
         assert g.loc[g.min_child, "a_j"].item() == g["a_j"].min()
     assert t["full"].between(0, 1).all()
-
-
-def test_seed_summary():
-    df = pd.DataFrame({"x": [1, 1, 2], "v": [1.0, 3.0, 5.0]})
-    out = ex.seed_summary(df, ["x"], "v")
-    assert out["mean"].tolist() == [2.0, 5.0] and out["seeds"].tolist() == [2, 1]
-    assert out["sem"].iloc[0] == pytest.approx(1.0) and out["sem"].iloc[1] == 0.0
