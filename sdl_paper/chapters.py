@@ -151,6 +151,21 @@ def _interference(default: float, help: str = "maximum interference between feat
 
 ACTIVATION_RULE = (("activation", "n_q"), "the activation spec must be valid and its k <= n_q",
                    lambda v: _activation_ok(v["activation"], v["n_q"]))
+M_RULE = (("M", "n"), "M must be >= -1/(n-1): no n unit vectors are more spread out",
+          lambda v: v["M"] >= -1 / (v["n"] - 1))
+
+
+def number_list(text: str, cast: type = float) -> list:
+    """The values of a comma-separated sweep parameter such as ``"0.2,0.6,1.0"``."""
+    return [cast(t) for t in text.split(",")]
+
+
+def _list_rule(names: tuple[str, ...], message: str, ok: Callable[[float, dict], bool], cast: type = float):
+    """A rule: ``names[0]`` holds at least two comma-separated values, each with ``ok(value, params)``."""
+    def check(v):
+        xs = number_list(v[names[0]], cast)
+        return len(xs) >= 2 and all(ok(x, v) for x in xs)
+    return names, message, check
 
 
 def _framework() -> Chapter:
@@ -176,9 +191,7 @@ def _framework() -> Chapter:
         "paper": {"n_p": 768, "n": 1000, "n_q": 16000, "activation": "topk:32", "steps": 5000, "batch_size": 4096,
                   "n_mc": 1000000},
     }
-    rules = ((("M", "n"), "M must be >= -1/(n-1): no n unit vectors are more spread out",
-              lambda v: v["M"] >= -1 / (v["n"] - 1)),
-             ACTIVATION_RULE)
+    rules = (M_RULE, ACTIVATION_RULE)
     return Chapter("framework", "framework.md", "The unified SDL framework", p, presets, rules, _reach_M)
 
 
@@ -295,6 +308,9 @@ def _absorption_theory() -> Chapter:
                    p, presets, preflight=reach)
 
 
+_K_RULE = (("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"])
+
+
 def _experiment_common(n_p: int) -> dict[str, Param]:
     p = {"seed": _seed(),
          "n_seeds": Param(3, "seeds per setting (trained together as one batched model)", low=2, high=64),
@@ -324,11 +340,9 @@ def _absorption_experiments() -> Chapter:
                "paper": {"n_seeds": 8, "n_p": 256, "n_parents": 16, "n_children": 8, "n_free": 512, "n_q": 1024,
                          "steps": 20000, "batch_size": 1024, "k": 8}}
 
-    def rhos_ok(v):
-        r = [float(t) for t in v["rho_values"].split(",")]
-        return len(r) >= 2 and all(0 < x <= 1 for x in r)
-    rules = ((("rho_values",), "rho_values must be at least two comma-separated numbers in (0, 1]", rhos_ok),
-             (("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"]))
+    rules = (_list_rule(("rho_values",), "rho_values must be at least two comma-separated numbers in (0, 1]",
+                        lambda x, v: 0 < x <= 1),
+             _K_RULE)
 
     def reach(v):
         _reach_M({"n_p": v["n_p"], "n": v["n_parents"] * (1 + v["n_children"]) + v["n_free"], "M": v["M"],
@@ -354,21 +368,15 @@ def _dead_neurons() -> Chapter:
                "paper": {"n_seeds": 8, "n_p": 768, "n": 1000, "steps": 20000, "batch_size": 1024, "k": 32,
                          "windows": "100,1000,10000"}}
 
-    def floats(key, low, high, low_open=False):
-        def ok(v):
-            xs = [float(t) for t in v[key].split(",")]
-            return len(xs) >= 2 and all((x > low if low_open else x >= low) and x < high for x in xs)
-        return ok
-    rules = ((("width_ratios",), "width_ratios: at least two numbers in [1, 64)", floats("width_ratios", 1, 64)),
-             (("S_values",), "S_values: at least two sparsities in [0, 1)", floats("S_values", 0, 1)),
-             (("lr_values",), "lr_values: at least two learning rates in (0, 1)", floats("lr_values", 0, 1, True)),
-             (("init_values",), "init_values: at least two scales in (0, 1000)", floats("init_values", 0, 1000,
-                                                                                       True)),
-             (("windows", "steps"), "windows: at least two integers in [1, steps]",
-              lambda v: len(v["windows"].split(",")) >= 2 and all(1 <= int(t) <= v["steps"]
-                                                                  for t in v["windows"].split(","))),
+    rules = (_list_rule(("width_ratios",), "width_ratios: at least two numbers in [1, 64)", lambda x, v: 1 <= x < 64),
+             _list_rule(("S_values",), "S_values: at least two sparsities in [0, 1)", lambda x, v: 0 <= x < 1),
+             _list_rule(("lr_values",), "lr_values: at least two learning rates in (0, 1)", lambda x, v: 0 < x < 1),
+             _list_rule(("init_values",), "init_values: at least two scales in (0, 1000)",
+                        lambda x, v: 0 < x < 1000),
+             _list_rule(("windows", "steps"), "windows: at least two integers in [1, steps]",
+                        lambda x, v: 1 <= x <= v["steps"], cast=int),
              (("k", "n"), "k must be <= n", lambda v: v["k"] <= v["n"]),
-             (("M", "n"), "M must be >= -1/(n-1)", lambda v: v["M"] >= -1 / (v["n"] - 1)))
+             M_RULE)
     return Chapter("dead_neurons", "dead_neurons.md", "Experiment: dead neurons", p, presets, rules, _reach_M)
 
 
@@ -388,8 +396,7 @@ def _resampling() -> Chapter:
                          "k": 32, "dead_window": 2000, "track_every": 1000}}
     rules = ((("dead_window", "steps"), "dead_window must be below steps / 6 (the resampling step)",
               lambda v: v["dead_window"] < v["steps"] // 6),
-             (("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"]),
-             (("M", "n"), "M must be >= -1/(n-1)", lambda v: v["M"] >= -1 / (v["n"] - 1)))
+             _K_RULE, M_RULE)
     return Chapter("resampling", "resampling.md", "Experiment: neuron resampling", p, presets, rules, _reach_M)
 
 
