@@ -188,3 +188,112 @@ def tree_ground_truth(n_p: int, coefficients: TreeCoefficients, M: float, seed: 
     from .data import feature_matrix
     W = feature_matrix(n_p, coefficients.n, M, seed=seed)
     return GroundTruth(W, W, coefficients)
+
+
+def break_tie(W_E: Tensor, V: Tensor, c: float, parent_row: int, child: int) -> Tensor:
+    """A tie-breaking step before :func:`split_child`: tilt the parent row to w - eps v_child.
+
+    The activation on ``child`` drops by eps, that on another atom d by eps <v_child, v_d>, which is less when the
+    atoms are distinct unit vectors (<v_child, v_d> < 1): ``child`` becomes the unique least activated atom of the
+    latent. eps is half the largest value that keeps the pattern (members stay above c, non-members at or below c);
+    it needs c < a_child and strict slack c - <w, v_d> > 0 for non-members with <v_child, v_d> < 0. Returns a copy
+    of W_E (n_q, n_p) with the parent row tilted; raises ValueError when no eps > 0 keeps the pattern.
+    """
+    w, v = W_E[parent_row], V[:, child]
+    act, g = w @ V, v @ V                                 # (n_atoms,) activations and alignment with the child
+    members = act > c
+    if not members[child]:
+        raise ValueError(f"atom {child} does not fire latent {parent_row}")
+    if (g[torch.arange(V.shape[1]) != child] >= 1 - 1e-12).any():
+        raise ValueError("another atom coincides with the child: no tilt separates them")
+    bounds = [float(act[child]) - c]                      # keep the child above c
+    rising = ~members & (g < 0)                           # non-members whose activation rises with the tilt
+    if rising.any():
+        bounds.append(float(((c - act[rising]) / -g[rising]).min()))
+    eps = 0.5 * min(bounds)
+    if not eps > 0:
+        raise ValueError("no slack: a non-member sits exactly at the threshold")
+    out = W_E.clone()
+    out[parent_row] = w - eps * v
+    return out
+
+
+def no_row_certificate(V: Tensor, fire: list[int], c: float, tol: float = 1e-9):
+    """A Farkas certificate that NO row w has <w, v_d> > c exactly for d in ``fire`` and <= c for the rest (c >= 0).
+
+    Looks for y >= 0 on ``fire`` (sum 1) and z >= 0 on the rest with sum_k y_k v_k = sum_d z_d v_d and, when
+    c > 0, sum z <= 1. Then any w at or below c on the rest has sum_k y_k <w, v_k> = sum_d z_d <w, v_d> <= c, so
+    some atom of ``fire`` is at or below c too. Returns (y, z, residual) as numpy arrays and the residual norm of
+    the equality, or None when no certificate exists (then the firing set is realizable, up to margins).
+    """
+    if c < 0:
+        raise ValueError("the certificate is stated for c >= 0")
+    Vn = V.double().numpy()
+    rest = [d for d in range(Vn.shape[1]) if d not in fire]
+    nf, nr = len(fire), len(rest)
+    A_eq = np.vstack([np.hstack([Vn[:, fire], -Vn[:, rest]]), np.r_[np.ones(nf), np.zeros(nr)][None]])
+    b_eq = np.r_[np.zeros(Vn.shape[0]), 1.0]
+    A_ub = np.r_[np.zeros(nf), np.ones(nr)][None] if c > 0 else None
+    res = linprog(np.zeros(nf + nr), A_ub=A_ub, b_ub=[1.0] if c > 0 else None, A_eq=A_eq, b_eq=b_eq,
+                  bounds=(0, None), method="highs")
+    if res.status != 0:
+        return None
+    y, z = res.x[:nf], res.x[nf:]
+    resid = float(np.linalg.norm(Vn[:, fire] @ y - Vn[:, rest] @ z))
+    return (y, z, resid) if resid < tol else None
+
+
+def pattern_partial_minimum(V: Tensor, weights: Tensor, groups: list[list[int]], c: float):
+    """The spurious-minima chapter's rank-one construction for a partition of the atoms, at threshold ``c``.
+
+    V (n_p, n_atoms) atoms (inputs and targets, an SAE), weights (n_atoms,) the M_d, groups the atoms of each latent.
+    For group i, u_i is the top left singular vector of [sqrt(M_d) v_d] and the row w_E^i is the minimum-norm
+    solution of <w, v_d> = <u_i, v_d> on the group and 0 on the other atoms (exact for linearly independent atoms).
+    Returns (W_E (n_groups, n_p), W_D (n_p, n_groups)), or None when that row system has no exact solution or some
+    target activation <u_i, v_d> is not above c (then this encoder does not realize the pattern).
+    """
+    T = torch.zeros(len(groups), V.shape[1], dtype=V.dtype)
+    U = torch.zeros(V.shape[0], len(groups), dtype=V.dtype)
+    for i, g in enumerate(groups):
+        u = torch.linalg.svd(V[:, g] * weights[g].sqrt(), full_matrices=False)[0][:, 0]
+        u = u if (u @ V[:, g]).sum() > 0 else -u
+        U[:, i], T[i, g] = u, u @ V[:, g]
+    W_E = T @ torch.linalg.pinv(V)
+    if not torch.allclose(W_E @ V, T, atol=1e-10) or bool((T.sum(0) <= c).any()):
+        return None
+    return W_E, U
+
+
+@dataclass
+class Tree(TreeCoefficients):
+    """:class:`TreeCoefficients` with a control and device-aware sampling (batches are drawn on the generator's
+    device, so a CUDA run draws its data on the GPU).
+
+    With ``independent=True`` (the control) every marginal firing rate is the hierarchy's, but children are drawn
+    independently of their parent: parent i with probability ``p_parent``, its child j with probability
+    ``p_parent * rho * q_j`` (q the ``child_decay`` law), free features with ``p_free``. A child then no longer
+    implies its parent, so an absorption score must be near zero on it.
+    """
+
+    independent: bool = False
+
+    def sample(self, batch: int, generator: torch.Generator, dtype=torch.float32) -> Tensor:
+        dev = generator.device
+        P, C = self.n_parents, self.n_children
+        u = lambda *s: torch.rand(*s, generator=generator, device=dev)      # noqa: E731
+        on = torch.zeros(batch, self.n, dtype=torch.bool, device=dev)
+        parent_on = u(batch, P) < self.p_parent
+        on[:, :P] = parent_on
+        q = self.child_probs().to(device=dev, dtype=torch.float32)
+        if self.independent:
+            rate = (self.p_parent * self.rho * q).repeat(P)                  # (P * C,) parent-major
+            on[:, P:P * (1 + C)] = u(batch, P * C) < rate
+        else:
+            with_child = parent_on & (u(batch, P) < self.rho)
+            which = torch.searchsorted(q.cumsum(0), u(batch, P)).clamp_max(C - 1)   # child j w.p. q_j
+            cols = P + torch.arange(P, device=dev) * C + which
+            on.scatter_(1, cols, with_child)
+        if self.n_free:
+            on[:, P * (1 + C):] = u(batch, self.n_free) < self.p_free
+        mag = torch.empty(batch, self.n, dtype=dtype, device=dev).exponential_(1.0, generator=generator)
+        return on.to(dtype) * (self.c_min + self.beta * mag)

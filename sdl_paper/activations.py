@@ -66,10 +66,38 @@ class TopK(nn.Module):
         return f"k={self.k}"
 
 
-class BatchTopK(nn.Module):
-    """Keep the k * B largest positive pre-activations of the whole batch (B, n_q) (Bussmann et al. 2024)."""
+class LiteralTopK(nn.Module):
+    """The paper's eq. 7 read literally: keep the k largest entries of each row (B, n_q), negative ones included,
+    zero the rest. ``topk`` is ReLU after this; with the pattern defined by "> 0", this sigma is not the fixed mask
+    of its pattern (the biconvexity chapter shows what that breaks). Spec ``literaltopk:K``."""
 
     homogeneous = True
+
+    def __init__(self, k: int):
+        super().__init__()
+        if int(k) != k or k < 1:
+            raise ValueError(f"literaltopk needs an integer k >= 1, got {k!r}")
+        self.k = int(k)
+
+    def forward(self, z: Tensor) -> Tensor:
+        if self.k > z.shape[-1]:
+            raise ValueError(f"literaltopk k={self.k} exceeds the number of latents n_q={z.shape[-1]}")
+        values, idx = z.topk(self.k, dim=-1)
+        return torch.zeros_like(z).scatter(-1, idx, values)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
+class BatchTopK(nn.Module):
+    """Keep the k * B largest positive pre-activations of the whole batch (B, n_q) (Bussmann et al. 2024).
+
+    Homogeneous only under one common scale of the whole batch: scaling one sample changes which latents of the
+    other samples survive, so it is not positively homogeneous per sample, which the one-feature reduction needs.
+    """
+
+    homogeneous = False
+    batch_coupled = True  # a sample's code depends on the other samples of its batch
 
     def __init__(self, k: int):
         super().__init__()
@@ -95,6 +123,7 @@ class Compose(nn.Module):
         super().__init__()
         self.parts = nn.ModuleList(parts)
         self.homogeneous = all(p.homogeneous for p in parts)
+        self.batch_coupled = any(getattr(p, "batch_coupled", False) for p in parts)
 
     def forward(self, z: Tensor) -> Tensor:
         for part in self.parts:
@@ -108,6 +137,7 @@ REGISTRY = {
     "jumprelu": (JumpReLU, "theta"),
     "topk": (TopK, "k"),
     "batchtopk": (BatchTopK, "k"),
+    "literaltopk": (LiteralTopK, "k"),
 }
 
 

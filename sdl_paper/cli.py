@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--preset", default="book", choices=chapters.PRESETS, help="base values (default: book)")
     run.add_argument("--out", default=None, help="output folder (default: out/CHAPTER)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
+    run.add_argument("--no-html", action="store_true", help="skip the rendered page (DIR/CHAPTER.html)")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides[key] = chapter.params[key].parse(key, text)
         chapter.resolve(overrides, args.preset)     # all checks, before anything is imported or written
         from .runner import run_chapter
-        path = run_chapter(chapter.name, overrides, args.preset, args.out, progress=not args.no_progress)
+        path = run_chapter(chapter.name, overrides, args.preset, args.out, progress=not args.no_progress,
+                           html=not args.no_html)
     except chapters.ParameterError as e:
         print(f"sdl-paper: error: {e}", file=sys.stderr)
         return 2

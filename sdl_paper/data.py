@@ -109,12 +109,15 @@ class Coefficients:
         return (1 - torch.as_tensor(self.S, dtype=torch.float64)).expand(self.n)
 
     def sample(self, batch: int, generator: torch.Generator, dtype=torch.float32) -> Tensor:
-        """A batch of codes x, shape (batch, n), non-negative."""
-        p = self.p.to(dtype)
-        mask = torch.rand(batch, self.n, generator=generator, dtype=dtype) < p
-        x = torch.zeros(batch, self.n, dtype=dtype)
+        """A batch of codes x, shape (batch, n), non-negative, on the generator's device (data for a GPU is drawn
+        on the GPU)."""
+        dev = generator.device
+        p = self.p.to(dtype=dtype, device=dev)
+        mask = torch.rand(batch, self.n, generator=generator, dtype=dtype, device=dev) < p
+        x = torch.zeros(batch, self.n, dtype=dtype, device=dev)
         n_on = int(mask.sum())            # magnitudes are drawn only for the active entries (fast when sparse)
-        x[mask] = self.c_min + self.beta * torch.empty(n_on, dtype=dtype).exponential_(1.0, generator=generator)
+        x[mask] = self.c_min + self.beta * torch.empty(n_on, dtype=dtype, device=dev).exponential_(
+            1.0, generator=generator)
         return x
 
     def M_d(self) -> Tensor:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.std import tqdm
+from .progress import bar
 
 from . import trainer as T
 from .absorption import TreeCoefficients
@@ -42,12 +42,15 @@ class Recorder:
         return torch.stack(self.fired)
 
 
-def run_cases(cases: dict, seeds: list[int], record_every: int = 0, progress: bool = True):
-    """Train every case ``{label: (gt, cfg, n_q)}`` with all ``seeds`` batched; returns ``{label: (state, rec)}``."""
+def run_cases(cases: dict, seeds: list[int], record_every: int = 0, progress: bool | None = None,
+              device="cpu"):
+    """Train every case ``{label: (gt, cfg, n_q)}`` with all ``seeds`` batched on ``device``; returns
+    ``{label: (state, rec)}`` with each state moved back to the CPU for analysis."""
     out = {}
-    for label, (gt, cfg, n_q) in tqdm(cases.items(), desc="cases", disable=not progress):
+    for label, (gt, cfg, n_q) in bar(cases.items(), desc="cases", show=progress):
         rec = Recorder(gt, cfg, record_every)
-        state = T.train(gt, cfg, n_q, seeds, progress=False, desc=str(label), callback=rec)
+        state = T.train(gt, cfg, n_q, seeds, progress=False, desc=str(label), callback=rec, device=device)
+        T.to_device(state, "cpu")
         out[label] = (state, rec)
     return out
 
@@ -99,7 +102,8 @@ def absorption_table(params: dict[str, Tensor], gt, cfg: T.Config, n_eval: int =
             i_p = scores[0]["parent_latent"]
             atoms = W[:, [p]] + W[:, kids]
             atoms = atoms / atoms.norm(dim=0, keepdim=True)
-            a_j = (P["W_E"][k][i_p] @ atoms).tolist()
+            # i_p = -1: the parent has no latent of its own (metrics.pair_latents); then a_j is undefined
+            a_j = (P["W_E"][k][i_p] @ atoms).tolist() if i_p >= 0 else [float("nan")] * len(kids)
             j_min = min(range(len(kids)), key=lambda j: a_j[j])
             for j, s in enumerate(scores):
                 rows.append({"model": k, "parent": p, "child": j, **s, "absorbed": s["full"] > threshold,

@@ -85,8 +85,15 @@ def sdl_loss(model: SDL, x_p: Tensor, x_r: Tensor) -> Tensor:
 
 
 def per_feature_residuals(model: SDL, gt: GroundTruth) -> Tensor:
-    """||w_r^d - W_D sigma(W_E w_p^d)||^2 for every feature d, shape (n,): each feature presented alone, x_d = 1."""
-    x_hat, _ = model(gt.W_p.T.to(model.W_E))          # the n columns as a batch: (n, n_r)
+    """||w_r^d - W_D sigma(W_E w_p^d)||^2 for every feature d, shape (n,): each feature presented alone, x_d = 1.
+
+    A batch-coupled sigma (BatchTopK) sees each feature as a batch of one, where it acts as TopK.
+    """
+    x_p = gt.W_p.T.to(model.W_E)                      # the n columns as a batch: (n, n_p)
+    if getattr(model.sigma, "batch_coupled", False):
+        x_hat = torch.cat([model(row[None])[0] for row in x_p])
+    else:
+        x_hat, _ = model(x_p)                         # (n, n_r)
     return (gt.W_r.T.to(model.W_E) - x_hat).pow(2).sum(-1)
 
 

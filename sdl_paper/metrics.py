@@ -71,32 +71,65 @@ def dead_fraction(codes: Tensor) -> float:
     return (~(codes != 0).any(0)).float().mean().item()
 
 
-def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: int, child: int) -> dict[str, float]:
-    """Ground-truth absorption of one parent-child pair (our definition; no library measures this).
+def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, carry: float = 0.3) -> tuple[int, int]:
+    """The (parent latent, child latent) of one pair, two DISTINCT latents: the child latent i_c maximises
+    cos(d_i, w_c) (signed cosines of decoder columns d_i with the directions), the parent latent i_P maximises
+    cos(d_i, w_P) over the other latents; i_P is -1 (the parent has no latent of its own) when that cosine is
+    below ``carry``.
 
-    The parent latent is the latent whose decoder column is best aligned with the parent direction W[:, parent],
-    the child latent likewise for the child direction. On the samples where the child is active (so is the parent):
-
-    * ``full``: fraction where the child latent fires and the parent latent is silent (the parent was absorbed);
-    * ``parent_in_child``: cosine between the child latent's decoder column and the parent direction (how much of
-      the parent the child latent carries; near 0 without absorption, large with it);
-    * ``partial``: fraction where both fire but the parent latent's activation is below half its median on
-      parent-only-through-other-children samples (a weakened parent).
-
-    Args:
-        codes: (N, n_q) latent activations. x: (N, n) ground-truth codes. W_D: (d, n_q). W: (d, n) directions.
+    A latent that is the best match of both directions (an absorbing (w_P + w_c)/sqrt 2 next to no pure parent
+    latent) is thereby the child latent: it fires with the child and carries the parent along.
+    W_D: (d, n_q); W: (d, n) directions as columns.
     """
     D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
     Wn = W / W.norm(dim=0, keepdim=True)
-    i_p = int((D.T @ Wn[:, parent]).argmax())
-    i_c = int((D.T @ Wn[:, child]).argmax())
-    on = x[:, child] > 0
+    cp, cc = D.T @ Wn[:, parent], D.T @ Wn[:, child]                  # (n_q,) each
+    i_c = int(cc.argmax())
+    cp[i_c] = float("-inf")
+    i_p = int(cp.argmax())
+    return (i_p if float(cp[i_p]) >= carry else -1), i_c
+
+
+def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: int, child: int,
+                      carry: float = 0.3) -> dict[str, float]:
+    """Ground-truth absorption of one parent-child pair (our definition; no library measures this).
+
+    The latents are :func:`pair_latents`. On the samples where BOTH the parent and the child are active:
+
+    * ``full``: fraction where the child latent fires, the parent latent is silent (or the parent has no latent),
+      AND the child latent carries the parent: ``parent_in_child`` >= ``carry`` (and the child:
+      ``child_cos`` >= ``carry``, else the child was never learned and its "latent" is another feature's). Then the parent's direction is
+      still reconstructed, by the child latent: the parent was absorbed. A parent latent that is silent while the
+      child latent does not carry the parent (TopK crowding it out of the k slots, say) is NOT absorption;
+    * ``silent``: fraction where the parent latent is silent, for any reason (the old, crowding-prone score);
+    * ``partial``: fraction where the child latent fires and carries the parent, and the parent latent fires but
+      below half its median on parent-without-this-child samples (a weakened parent);
+    * ``parent_in_child``: cos(d_{i_c}, w_P); ``child_cos``: cos(d_{i_c}, w_c) (is the child learned at all).
+
+    Args:
+        codes: (N, n_q) latent activations. x: (N, n) ground-truth codes. W_D: (d, n_q). W: (d, n) directions.
+        carry: the least cosine with w_P for a decoder column to count as carrying the parent (well above the
+            interference M of the worlds here, well below the 1/sqrt 2 of an exactly absorbed child).
+    """
+    D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    Wn = W / W.norm(dim=0, keepdim=True)
+    i_p, i_c = pair_latents(W_D, W, parent, child, carry)
+    on = (x[:, child] > 0) & (x[:, parent] > 0)
     if not bool(on.any()):
-        raise ValueError(f"child {child} is never active in these samples")
-    fires_p, fires_c = codes[on, i_p] > 0, codes[on, i_c] > 0
-    others = (x[:, parent] > 0) & ~on
-    ref = codes[others, i_p].median() if bool(others.any()) else codes[on, i_p].max()
-    weak = fires_p & (codes[on, i_p] < 0.5 * ref)
-    return {"parent_latent": i_p, "child_latent": i_c, "full": (fires_c & ~fires_p).float().mean().item(),
-            "partial": (fires_c & weak).float().mean().item(),
-            "parent_in_child": float(D[:, i_c] @ Wn[:, parent]) if i_c != i_p else 1.0}
+        raise ValueError(f"parent {parent} and child {child} are never active together in these samples")
+    pic = float(D[:, i_c] @ Wn[:, parent])
+    fires_c = codes[on, i_c] > 0
+    if i_p < 0:
+        fires_p = torch.zeros_like(fires_c)
+        weak = fires_p
+    else:
+        fires_p = codes[on, i_p] > 0
+        others = (x[:, parent] > 0) & (x[:, child] == 0)
+        ref = codes[others, i_p].median() if bool(others.any()) else codes[on, i_p].max()
+        weak = fires_p & (codes[on, i_p] < 0.5 * ref)
+    carries = pic >= carry and float(D[:, i_c] @ Wn[:, child]) >= carry
+    return {"parent_latent": i_p, "child_latent": i_c,
+            "full": (fires_c & ~fires_p).float().mean().item() if carries else 0.0,
+            "silent": (~fires_p).float().mean().item(),
+            "partial": (fires_c & weak).float().mean().item() if carries else 0.0,
+            "parent_in_child": pic, "child_cos": float(D[:, i_c] @ Wn[:, child])}

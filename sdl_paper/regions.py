@@ -11,9 +11,11 @@ perturbed and searched freely.
 from __future__ import annotations
 
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
-from .data import GroundTruth
+from .activations import LiteralTopK
+from .data import Coefficients, GroundTruth
 
 
 def pattern(W_E: Tensor, sigma: nn.Module, W_p: Tensor) -> Tensor:
@@ -163,3 +165,112 @@ def midpoint_search(sigma: nn.Module, n_pairs: int, generator: torch.Generator, 
         tried += 1
         violations += any(not torch.equal(pattern((1 - t) * A + t * B, sigma, W_p), FA) for t in (0.25, 0.5, 0.75))
     return tried, violations
+
+
+def positive_pattern(W_E: Tensor, sigma: nn.Module, W_p: Tensor) -> Tensor:
+    """F (n_q, n), bool, with the paper's literal definition F[i, d] = [sigma(W_E w_p^d)_i > 0]."""
+    return (sigma(W_p.T @ W_E.T) > 0).T
+
+
+def line_losses(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module, ts: Tensor,
+                dE: Tensor | None = None, dD: Tensor | None = None) -> Tensor:
+    """L~(W_D + t dD, W_E + t dE) for every t in ``ts`` (T,), computed in one batch; returns shape (T,).
+
+    Equals :func:`tilde_loss` at each t. Row-wise activations are applied to all T * n single-feature inputs at
+    once; an activation that ranks a batch (BatchTopK) is applied to each t's n inputs separately.
+    """
+    T = ts.reshape(-1, 1, 1).to(W_E)
+    E = W_E + T * (dE if dE is not None else torch.zeros_like(W_E))         # (T, n_q, n_p)
+    D = W_D + T * (dD if dD is not None else torch.zeros_like(W_D))         # (T, n_r, n_q)
+    Zt = (E @ gt.W_p.to(W_E)).transpose(1, 2)                                # (T, n, n_q)
+    batched = any(type(m).__name__ == "BatchTopK" for m in sigma.modules())
+    A = torch.stack([sigma(z) for z in Zt]) if batched else sigma(Zt.reshape(-1, Zt.shape[-1])).reshape(Zt.shape)
+    R = gt.W_r.to(W_E) - D @ A.transpose(1, 2)                               # (T, n_r, n)
+    return (gt.M_d().to(W_E) * R.pow(2).sum(1)).sum(-1)
+
+
+
+
+def encoder_block_min(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module) -> tuple[Tensor, float]:
+    """Minimise the encoder block L~(W_D, .) over the closure of the ReLU region of W_E (SLSQP, W_D fixed).
+
+    The closed region is {z_id >= 0 for d in F_i, z_id <= 0 otherwise}, z_id = <w_E^i, w_p^d>, F the pattern of
+    W_E; on it L~ equals the region's quadratic (the masked loss). Returns (W_E*, L~(W_D, W_E*)) with W_E* of shape
+    (n_q, n_p); the solver's minimiser may lie on the boundary, where the pattern is smaller.
+    """
+    from scipy.optimize import minimize
+
+    F = pattern(W_E, sigma, gt.W_p)
+    s = (2 * F.double() - 1).reshape(-1)                                     # +1 member, -1 non-member
+    J = (torch.kron(torch.eye(W_E.shape[0], dtype=torch.float64), gt.W_p.double().T.contiguous())
+         * s[:, None]).numpy()                                               # rows: s_id * grad of z_id
+    q = lambda x: tilde_loss(x.reshape(W_E.shape), W_D.double(), gt, F=F)   # noqa: E731 (quadratic in x)
+    x0 = W_E.detach().double().reshape(-1)
+    H = torch.autograd.functional.hessian(q, x0).numpy()
+    g0, c0 = torch.autograd.functional.jacobian(q, torch.zeros_like(x0)).numpy(), q(torch.zeros_like(x0)).item()
+    cons = [{"type": "ineq", "fun": lambda x: J @ x, "jac": lambda x: J}]
+    with threadpool_limits(1, user_api="blas"):  # tiny LAPACK calls slow down ~100x on busy cores
+        res = minimize(lambda x: (c0 + g0 @ x + 0.5 * x @ H @ x, g0 + H @ x), x0.numpy(), jac=True,
+                       method="SLSQP", constraints=cons, options={"ftol": 1e-15, "maxiter": 2000})
+    W = torch.as_tensor(res.x).reshape(W_E.shape).to(W_E)
+    return W, q(W.double().reshape(-1)).item()
+
+
+def line_patterns(W_E: Tensor, dE: Tensor, sigma: nn.Module, W_p: Tensor, ts: Tensor) -> Tensor:
+    """Patterns of W_E + t dE for every t in ``ts`` (T,), in one batch: bool tensor (T, n_q, n).
+
+    Equals :func:`pattern` at each t (BatchTopK is applied to each t's n single-feature inputs separately).
+    """
+    Zt = ((W_E + ts.reshape(-1, 1, 1).to(W_E) * dE) @ W_p.to(W_E)).transpose(1, 2)   # (T, n, n_q)
+    batched = any(type(m).__name__ == "BatchTopK" for m in sigma.modules())
+    A = torch.stack([sigma(z) for z in Zt]) if batched else sigma(Zt.reshape(-1, Zt.shape[-1])).reshape(Zt.shape)
+    return (A != 0).transpose(1, 2)
+
+
+def line_radius(W_E: Tensor, direction: Tensor, sigma: nn.Module, W_p: Tensor, t_max: float = 2.0,
+                steps: int = 40) -> float:
+    """:func:`region_radius` computed in one batch with :func:`line_patterns` (same grid, same result)."""
+    grid = torch.arange(1, steps + 1, dtype=W_E.dtype) * (t_max / steps)
+    P = line_patterns(W_E, direction, sigma, W_p, torch.cat([grid, -grid]))
+    ok = (P == pattern(W_E, sigma, W_p)).flatten(1).all(1).reshape(2, steps).all(0)
+    return t_max if bool(ok.all()) else int((~ok).nonzero()[0]) * t_max / steps
+
+
+def block_line_convexity(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module, block: str, n_lines: int,
+                         generator: torch.Generator, points: int = 21, t_max: float = 2.0,
+                         steps: int = 40) -> tuple[float, int]:
+    """Smallest second difference of L~ along ``n_lines`` random lines in one block, inside the region of W_E.
+
+    ``block`` is "decoder" (lines W_D + t dD, t in [-1, 1]; the region does not depend on W_D) or "encoder" (lines
+    W_E + t dE, dE of unit norm, cut to the segment [-r, r] where the pattern stays that of W_E on a grid of
+    ``steps`` points up to ``t_max``, as in :func:`region_radius`). Uses the true activation, not the region's
+    mask. Returns (smallest second difference, number of lines with a non-empty segment).
+    """
+    worst, lines = float("inf"), 0
+    for _ in range(n_lines):
+        d = torch.randn((W_D if block == "decoder" else W_E).shape, generator=generator, dtype=W_E.dtype)
+        r = 1.0
+        if block == "encoder":
+            d = d / d.norm()
+            r = line_radius(W_E, d, sigma, gt.W_p, t_max, steps)
+        if r <= 0:
+            continue
+        ts = torch.linspace(-r, r, points, dtype=W_E.dtype)
+        kw = {"dD": d} if block == "decoder" else {"dE": d}
+        worst = min(worst, second_differences(line_losses(W_E, W_D, gt, sigma, ts, **kw)).min().item())
+        lines += 1
+    return worst, lines
+
+
+def literal_topk_example() -> dict:
+    """The smallest instance where Thm 3.2 fails for the paper's literal TopK with F_i defined by "> 0".
+
+    One feature (w_p = w_r = 1, M_1 = 1), n_q = 3, k = 2, W_D = (0, -1, 1) and the encoder segment from
+    A = (1, -1, -2)^T to B = (1, -2, -1)^T (shapes (3, 1)): latent 1 is kept and positive all along, the kept
+    negative latent switches at the midpoint, so L~ = t^2 before it and (3 - t)^2 after it.
+    """
+    one = torch.ones(1, 1, dtype=torch.float64)
+    return {"gt": GroundTruth(one, one, Coefficients(1, 0.5)), "sigma": LiteralTopK(2),
+            "A": torch.tensor([[1.0], [-1.0], [-2.0]], dtype=torch.float64),
+            "B": torch.tensor([[1.0], [-2.0], [-1.0]], dtype=torch.float64),
+            "W_D": torch.tensor([[0.0, -1.0, 1.0]], dtype=torch.float64)}

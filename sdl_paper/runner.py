@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import chapters
+from . import chapters, render
 
 
 def _extract_figures(nb, folder: Path) -> list[Path]:
@@ -32,12 +32,26 @@ def _extract_figures(nb, folder: Path) -> list[Path]:
     return written
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an output folder that is a file or that cannot be created or written, before any work."""
+    if out.exists() and not out.is_dir():
+        raise chapters.ParameterError(f"--out {out} exists and is not a folder")
+    parent = next(p for p in [out, *out.parents] if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise chapters.ParameterError(f"--out {out}: cannot write there ({parent} is not a writable folder)")
+    try:  # permissions can lie (root, read-only or virtual file systems): try the real thing
+        tempfile.TemporaryDirectory(dir=parent).cleanup()
+    except OSError as e:
+        raise chapters.ParameterError(f"--out {out}: cannot write there ({e.strerror})") from None
+
+
 def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str = "book",
-                out: str | Path | None = None, progress: bool = True) -> Path:
-    """Run chapter ``name`` with ``preset`` values then ``overrides``; write ``out/<name>.ipynb`` and figures.
+                out: str | Path | None = None, progress: bool = True, html: bool = True) -> Path:
+    """Run chapter ``name`` with ``preset`` values then ``overrides``; write ``out/<name>.ipynb``, its figures
+    (``out/figures/<glue key>.png``) and, with ``html``, the rendered page ``out/<name>.html`` (+ ``out/_static``).
 
     Returns the executed notebook's path. Raises :class:`~sdl_paper.chapters.ParameterError` before anything is
-    executed or written when a chapter, preset, parameter or value is not allowed.
+    executed or written when a chapter, preset, parameter, value or output folder is not allowed.
     """
     import jupytext
     import nbformat
@@ -48,8 +62,10 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
     if chapter.preflight is not None:
         chapter.preflight(params)
     out = Path(out if out is not None else Path("out") / name).resolve()
-    if out.exists() and not out.is_dir():
-        raise chapters.ParameterError(f"--out {out} exists and is not a folder")
+    _check_out(out)
+    if html and not render.available():
+        raise chapters.ParameterError("rendering the HTML page needs Jupyter Book 1: pip install 'sdl-paper[book]'"
+                                      ", or run without the page (--no-html)")
     nb = jupytext.read(chapter.path)
     env_preset = os.environ.pop(chapters.PRESET_ENV, None)  # the kernel must see the injected values, not a preset
     try:
@@ -66,6 +82,8 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
             executed.metadata.papermill["preset"] = preset
             nbformat.write(executed, target)
             _extract_figures(executed, tmp / "figures")
+            if html:
+                render.render_page(target, tmp)
             out.mkdir(parents=True, exist_ok=True)
             for item in tmp.iterdir():
                 dest = out / item.name

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.std import tqdm
+from .progress import bar
 
 from .data import GroundTruth
 from .framework import SDL, sdl_loss
@@ -24,7 +24,7 @@ class History:
 
 
 def fit(model: SDL, gt: GroundTruth, steps: int, batch_size: int = 256, lr: float = 1e-3, l1: float = 0.0,
-        seed: int = 0, device: torch.device | str = "cpu", log_every: int = 10, progress: bool = True,
+        seed: int = 0, device: torch.device | str = "cpu", log_every: int = 10, progress: bool | None = None,
         desc: str = "train") -> History:
     """Minimise L_SDL(W_D, W_E) + l1 * E||x_q||_1 with Adam; returns the loss history.
 
@@ -39,8 +39,8 @@ def fit(model: SDL, gt: GroundTruth, steps: int, batch_size: int = 256, lr: floa
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = History()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0, leave=False)
-    for step in bar:
+    steps_bar = bar(range(steps), desc=desc, show=progress)
+    for step in steps_bar:
         x = gt.coefficients.sample(batch_size, g, dtype=W_p.dtype).to(device)     # (B, n)
         x_p, x_r = x @ W_p.T, x @ W_r.T                                           # (B, n_p), (B, n_r)
         x_hat, x_q = model(x_p)
@@ -54,7 +54,7 @@ def fit(model: SDL, gt: GroundTruth, steps: int, batch_size: int = 256, lr: floa
         if step % log_every == 0 or step == steps - 1:
             hist.step.append(step)
             hist.loss.append(rec.item())
-            bar.set_postfix(loss=f"{rec.item():.4g}", refresh=False)
+            steps_bar.set_postfix(loss=f"{rec.item():.4g}", refresh=False)
     for name, p in model.named_parameters():
         if not torch.isfinite(p).all():
             raise TrainingDiverged(f"{desc}: parameter {name} is not finite after {steps} steps (lr={lr})")

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .kernels import JumpReLUSTE, StepSTE, batchtopk_mask, sparse_topk, topk_mask  # noqa: F401 (re-exported)
+from .progress import bar
 
 METHODS = ("relu", "relu_dec", "jumprelu", "topk", "batchtopk", "matryoshka")
 REMEDIES = ("none", "resample", "auxk")
@@ -41,6 +42,8 @@ class Config:
     resample_every: int = 0         # also resample every this many steps (0: never)
     dead_window: int = 500          # a latent that has not fired for this many steps is dead
     resample_pool: int = 4096       # inputs scored when choosing resampling directions
+    resample_scale: float = 0.2     # norm of a resampled encoder row, as a multiple of the mean norm of the alive
+                                    # rows (0.2: Bricken et al. 2023; larger values are a variant used for TopK)
     tied: bool = False              # tied SAE: W_D = W_E^T, one shared parameter (needs n_r = n_p)
     unit_decoder: bool = True       # renormalise decoder columns after every step
     sparse: bool | None = None      # topk: touch only the k active latents after the encoder's forward matmul
@@ -71,8 +74,9 @@ class Config:
         for name in ("l1", "l0", "aux_coef", "anchor_coef", "resample_every", "aux_k", "anchors", "track_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 0")
-        if not (self.lr > 0 and self.theta_init > 0 and self.bandwidth > 0 and self.init_scale > 0):
-            raise ValueError("lr, theta_init, bandwidth and init_scale must be > 0")
+        if not (self.lr > 0 and self.theta_init > 0 and self.bandwidth > 0 and self.init_scale > 0
+                and self.resample_scale > 0):
+            raise ValueError("lr, theta_init, bandwidth, init_scale and resample_scale must be > 0")
         if not 0 < self.tau < 1:
             raise ValueError(f"tau={self.tau!r} must be in (0, 1)")
 
@@ -85,10 +89,12 @@ class State:
     adam_m: dict[str, Tensor]
     adam_v: dict[str, Tensor]
     step: int = 0
-    last_fired: Tensor | None = None     # (K, n_q): last step at which each latent fired
+    last_fired: Tensor | None = None     # (K, n_q): last step at which each latent fired (-1: never; a resampled
+                                         # latent counts as firing at its resampling step)
     history: list[dict] = field(default_factory=list)
     generators: list = field(default_factory=list)
     tracked: list[dict] = field(default_factory=list)   # ground-truth metrics every cfg.track_every steps
+    resampled: list[dict] = field(default_factory=list)  # one entry per model and resampling event (see resample)
 
 
 def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[int]) -> State:
@@ -110,7 +116,8 @@ def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[in
     if cfg.method == "jumprelu":
         params["log_theta"] = torch.full((K, n_q), float(torch.log(torch.tensor(cfg.theta_init))))
     zeros = {name: torch.zeros_like(p) for name, p in params.items()}
-    return State(params, zeros, {n: z.clone() for n, z in zeros.items()}, 0, torch.zeros(K, n_q, dtype=torch.long),
+    return State(params, zeros, {n: z.clone() for n, z in zeros.items()}, 0,
+                 torch.full((K, n_q), -1, dtype=torch.long),   # -1: never fired (see dead_mask)
                  generators=[torch.Generator().manual_seed(s + 1_000_003) for s in seeds])
 
 
@@ -192,7 +199,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
             z = z + params["b_E"][:, None] if "b_E" in params else z
         z_dead = z.masked_fill(~dead[:, None], float("-inf"))
         mask = topk_mask(z_dead, k_aux) & dead[:, None]
-        e_hat = torch.bmm(z * mask, params["W_D"].transpose(1, 2))   # no decoder bias (see PEERS.md)
+        e_hat = torch.bmm(z * mask, params["W_D"].transpose(1, 2))   # no decoder bias in e_hat (Gao et al. 2024)
         aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
     rec, penalty, aux = rec.float(), penalty.float(), aux.float()
     return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "fired": fired, "L0": l0}
@@ -221,12 +228,13 @@ def sample_views(gt, state: State, batch: int, device) -> tuple[Tensor, Tensor]:
 
 
 def dead_mask(state: State, window: int) -> Tensor:
-    """(K, n_q) bool: latents that have not fired in the last ``window`` steps (none before ``window`` steps)."""
-    return (state.step - state.last_fired) >= window
+    """(K, n_q) bool: latents that have not fired in any of the last ``window`` steps (none before ``window``
+    steps), the same count as :func:`sdl_paper.experiments.dead_by_window` on the recorded firing."""
+    return (state.step - 1 - state.last_fired) >= window
 
 
 def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = None, device: str = "cpu",
-          anchors: dict[str, Tensor] | None = None, progress: bool = True, desc: str = "train",
+          anchors: dict[str, Tensor] | None = None, progress: bool | None = None, desc: str = "train",
           checkpoint: str | None = None, checkpoint_every: int = 0, callback=None) -> State:
     """Train len(seeds) models on ``gt`` for ``cfg.steps`` steps (continuing ``state`` when given).
 
@@ -237,7 +245,6 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
     Raises:
         TrainingDiverged: at the first step whose loss is not finite.
     """
-    from tqdm.std import tqdm
 
     from . import distributed as dist
     from .resampling import resample
@@ -245,7 +252,7 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
     rank, world_size = dist.world()
     if cfg.batch_size % world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes ({world_size})")
-    progress = progress and rank == 0
+    progress = progress if rank == 0 else False
     K = len(seeds)
     state = state or init_state(K, gt.n_p, n_q, gt.n_r, cfg, seeds)
     for p in state.params.values():
@@ -254,8 +261,8 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
         anchors = {k: v.to(device) for k, v in anchors.items()}
     to_device(state, device)
     resample_steps = set(cfg.resample_at)
-    bar = tqdm(range(state.step, cfg.steps), desc=desc, disable=not progress, mininterval=1.0, leave=False)
-    for _ in bar:
+    steps_bar = bar(range(state.step, cfg.steps), desc=desc, show=progress)
+    for _ in steps_bar:
         step = state.step
         if cfg.remedy == "resample" and step > 0 and (
                 step in resample_steps or (cfg.resample_every and step % cfg.resample_every == 0)):
@@ -286,7 +293,7 @@ def train(gt, cfg: Config, n_q: int, seeds: list[int], state: State | None = Non
             state.history.append({"step": step, "loss": terms["rec"].tolist(),
                                   "L0": terms["L0"].tolist(),
                                   "dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist()})
-            bar.set_postfix(loss=f"{terms['rec'].mean().item():.4g}", refresh=False)
+            steps_bar.set_postfix(loss=f"{terms['rec'].mean().item():.4g}", refresh=False)
         if cfg.track_every and (step % cfg.track_every == 0 or state.step == cfg.steps):
             state.tracked.append({"step": step, "models": track(state.params, gt, cfg)})
         if callback is not None:
@@ -338,9 +345,19 @@ def track(params: dict[str, Tensor], gt, cfg: Config) -> list[dict]:
 
 
 def to_device(state: State, device) -> None:
+    """Move parameters and Adam moments to ``device``; data generators follow it, so batches are drawn there.
+
+    A CPU generator moved to CUDA is replaced by a CUDA generator seeded from it (deterministic, but CUDA
+    batches differ from CPU batches); on the CPU nothing changes.
+    """
+    device = torch.device(device)
     for d in (state.params, state.adam_m, state.adam_v):
         for k in d:
             d[k] = d[k].detach().to(device).requires_grad_(d is state.params)
+    for i, g in enumerate(state.generators):
+        if g.device.type != device.type:
+            seed = int(torch.randint(0, 2 ** 62, (1,), generator=g, device=g.device))
+            state.generators[i] = torch.Generator(device=device).manual_seed(seed)
 
 
 def save(state: State, path: str) -> None:
@@ -351,7 +368,9 @@ def save(state: State, path: str) -> None:
                 "adam_m": {k: v.cpu() for k, v in state.adam_m.items()},
                 "adam_v": {k: v.cpu() for k, v in state.adam_v.items()}, "step": state.step,
                 "last_fired": state.last_fired, "history": state.history,
-                "generators": [g.get_state() for g in state.generators], "tracked": state.tracked}, tmp)
+                "generators": [g.get_state() for g in state.generators], "tracked": state.tracked,
+                "generator_device": str(state.generators[0].device) if state.generators else "cpu",
+                "resampled": state.resampled}, tmp)
     os.replace(tmp, path)   # never leaves a half-written checkpoint
 
 
@@ -360,10 +379,11 @@ def load(path: str) -> State:
     d = torch.load(path, weights_only=False)
     gens = []
     for s in d["generators"]:
-        g = torch.Generator()
+        g = torch.Generator(device=d.get("generator_device", "cpu"))
         g.set_state(s)
         gens.append(g)
-    return State(d["params"], d["adam_m"], d["adam_v"], d["step"], d["last_fired"], d["history"], gens, d["tracked"])
+    return State(d["params"], d["adam_m"], d["adam_v"], d["step"], d["last_fired"], d["history"], gens, d["tracked"],
+                 d.get("resampled", []))
 
 
 def config_dict(cfg: Config) -> dict:

@@ -3,7 +3,7 @@ import torch
 
 from sdl_paper import activations as A
 
-SPECS = ["relu", "jumprelu:0.3", "topk:3", "batchtopk:3", "relu>topk:1", "topk:5>jumprelu:0.2"]
+SPECS = ["relu", "jumprelu:0.3", "topk:3", "batchtopk:3", "relu>topk:1", "topk:5>jumprelu:0.2", "literaltopk:2"]
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -38,6 +38,16 @@ def test_homogeneity_is_declared_correctly():
             assert torch.allclose(sigma(2.5 * z), 2.5 * sigma(z))
     jump = A.make_activation("jumprelu:0.5")
     assert not jump.homogeneous and not torch.allclose(jump(3 * z), 3 * jump(z))
+
+
+def test_homogeneity_is_per_sample_and_batchtopk_has_only_the_common_scale_version():
+    g = torch.Generator().manual_seed(4)
+    z, t = torch.randn(16, 10, generator=g), torch.rand(16, 1, generator=g) * 4 + 0.25   # one t per sample
+    for spec in SPECS:
+        sigma = A.make_activation(spec)
+        assert torch.allclose(sigma(t * z), t * sigma(z)) == sigma.homogeneous, spec
+    batch = A.make_activation("batchtopk:3")
+    assert torch.allclose(batch(1.7 * z), 1.7 * batch(z))                # one common scale commutes
 
 
 @pytest.mark.parametrize("spec,match", [("gelu", "unknown activation 'gelu'"), ("topk", "needs its k"),

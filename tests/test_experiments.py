@@ -61,3 +61,53 @@ def test_absorption_table_has_one_row_per_model_and_pair_and_marks_the_min_child
     for _, g in t.groupby(["model", "parent"]):
         assert g.loc[g.min_child, "a_j"].item() == g["a_j"].min()
     assert t["full"].between(0, 1).all()
+
+
+def test_tree_control_keeps_the_marginals_and_drops_the_implication():
+    g = torch.Generator().manual_seed(0)
+    tree = ab.Tree(2, 2, n_free=1, p_parent=0.3, rho=0.8, child_decay=0.5)
+    ctrl = ab.Tree(2, 2, n_free=1, p_parent=0.3, rho=0.8, child_decay=0.5, independent=True)
+    x, y = tree.sample(40000, g) > 0, ctrl.sample(40000, g) > 0
+    assert torch.allclose(x.float().mean(0), y.float().mean(0), atol=0.01)       # same marginal rates
+    c = tree.child(0, 0)
+    assert bool(x[x[:, c], 0].all())                                             # child implies parent
+    assert abs(y[y[:, c], 0].float().mean().item() - 0.3) < 0.03                 # control: independent
+
+
+def test_absorption_frame_scores_a_faithful_dictionary_zero_and_an_absorbed_one_high():
+    from sdl_paper import absorption_experiments as ae
+    tc = ab.Tree(2, 2, n_free=2, p_parent=0.3, rho=1.0, c_min=1.0, beta=0.1)
+    gt = ab.tree_ground_truth(16, tc, 0.0, seed=0)
+    cfg = T.Config(method="relu", l1=0.0)
+    P = ex.ground_truth_params(gt, tc.n, cfg)
+    assert ae.absorption_frame(P, gt, cfg, n_eval=200)["full"].max() == 0.0
+    # absorb child 0 of parent 0: its latent reads and writes (w_P + w_c)/sqrt 2, the parent latent is inhibited
+    c, W = tc.child(0, 0), gt.W_p
+    v = (W[:, 0] + W[:, c]) / 2 ** 0.5
+    P["W_E"][0, c], P["W_D"][0, :, c] = v, v
+    P["W_E"][0, 0] = W[:, 0] - 2 * W[:, c]
+    t = ae.absorption_frame(P, gt, cfg, n_eval=200)
+    row = t[(t.parent == 0) & (t.child == 0)].iloc[0]
+    assert row["full"] == 1.0 and row["absorbed"]
+    assert t[(t.parent != 0) | (t.child != 0)]["full"].max() == 0.0
+    assert row["a_rank"] == 0 and row["a_j"] < t[(t.parent == 0) & (t.child == 1)]["a_j"].item()
+
+
+def test_eval_codes_use_one_batchtopk_threshold_from_the_reference_batch():
+    from sdl_paper import absorption_experiments as ae
+    cfg = T.Config(method="batchtopk", k=1)
+    params = {"W_E": torch.eye(3)[None]}
+    ref = torch.tensor([[[3.0, 0, 0], [0, 2.0, 0], [0, 0, 1.0]]])               # threshold: 3rd largest = 1
+    a = ae.eval_codes(params, torch.tensor([[[1.5, 0.5, 0.0], [0.2, 0.3, 2.0]]]), cfg, ref)
+    assert (a[0] > 0).tolist() == [[True, False, False], [False, False, True]]
+
+
+def test_snapshots_keep_the_parameters_after_the_requested_step():
+    from sdl_paper import absorption_experiments as ae
+    gt = _gt()
+    cfg = T.Config(method="topk", k=2, steps=12, batch_size=32)
+    out = ae.run({"a": (gt, cfg, 16)}, [0], snapshot_steps=(5,))
+    state, snap = out["a"]
+    assert list(snap.params) == [5] and not torch.equal(snap.params[5]["W_E"], state.params["W_E"])
+    again = T.train(gt, T.Config(method="topk", k=2, steps=5, batch_size=32), 16, [0], progress=False)
+    assert torch.allclose(again.params["W_E"], snap.params[5]["W_E"])
