@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 from torch import Tensor
-from .progress import bar
 
 from . import trainer as T
-from .absorption import TreeCoefficients
-from .metrics import absorption_scores
+from .progress import bar
 
 
 @dataclass
@@ -82,35 +80,6 @@ def codes(params: dict[str, Tensor], gt, cfg: T.Config, n: int, seed: int) -> tu
 
 
 @torch.no_grad()
-def absorption_table(params: dict[str, Tensor], gt, cfg: T.Config, n_eval: int = 20000, seed: int = 4242,
-                     threshold: float = 0.5) -> pd.DataFrame:
-    """Per model and (parent, child) pair: the ground-truth absorption scores (:func:`metrics.absorption_scores`),
-    whether the pair counts as absorbed (``full`` > threshold), and Theorem 3.8's quantity a_j: the parent latent's
-    pre-activation on the child's atom v_j = (w_P + w_c) / ||w_P + w_c||, with ``min_child`` marking the child of
-    smallest a_j among its siblings (the one the construction splits off)."""
-    tc: TreeCoefficients = gt.coefficients
-    x, a = codes(params, gt, cfg, n_eval, seed)
-    P = T.with_decoder(params)
-    W = gt.W_p
-    rows = []
-    for k in range(a.shape[0]):
-        for p in range(tc.n_parents):
-            kids = [tc.child(p, j) for j in range(tc.n_children)]
-            scores = [absorption_scores(a[k], x, P["W_D"][k], W, p, c) for c in kids if bool((x[:, c] > 0).any())]
-            if not scores:
-                continue
-            i_p = scores[0]["parent_latent"]
-            atoms = W[:, [p]] + W[:, kids]
-            atoms = atoms / atoms.norm(dim=0, keepdim=True)
-            # i_p = -1: the parent has no latent of its own (metrics.pair_latents); then a_j is undefined
-            a_j = (P["W_E"][k][i_p] @ atoms).tolist() if i_p >= 0 else [float("nan")] * len(kids)
-            j_min = min(range(len(kids)), key=lambda j: a_j[j])
-            for j, s in enumerate(scores):
-                rows.append({"model": k, "parent": p, "child": j, **s, "absorbed": s["full"] > threshold,
-                             "a_j": a_j[j], "min_child": j == j_min})
-    return pd.DataFrame(rows)
-
-
 def ground_truth_params(gt, n_q: int, cfg: T.Config, seed: int = 0) -> dict[str, Tensor]:
     """The faithful dictionary, K = 1: one latent per ground-truth direction (W_E rows = w_p^d, W_D columns =
     w_r^d), padded to n_q latents with silent rows (zero encoder rows, random unit decoder columns)."""

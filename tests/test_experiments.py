@@ -50,19 +50,6 @@ def test_ground_truth_dictionary_reconstructs_single_features_exactly():
         ex.ground_truth_params(gt, 4, cfg)
 
 
-def test_absorption_table_has_one_row_per_model_and_pair_and_marks_the_min_child():
-    tc = ab.TreeCoefficients(2, 3, n_free=2, p_parent=0.2, rho=1.0)
-    gt = ab.tree_ground_truth(12, tc, 0.2, seed=0)
-    cfg = T.Config(method="topk", k=2, steps=40, batch_size=64)
-    s = T.train(gt, cfg, 16, [0, 1], progress=False)
-    t = ex.absorption_table(s.params, gt, cfg, n_eval=4000)
-    assert len(t) == 2 * 2 * 3
-    assert (t.groupby(["model", "parent"])["min_child"].sum() == 1).all()
-    for _, g in t.groupby(["model", "parent"]):
-        assert g.loc[g.min_child, "a_j"].item() == g["a_j"].min()
-    assert t["full"].between(0, 1).all()
-
-
 def test_tree_control_keeps_the_marginals_and_drops_the_implication():
     g = torch.Generator().manual_seed(0)
     tree = ab.Tree(2, 2, n_free=1, p_parent=0.3, rho=0.8, child_decay=0.5)
