@@ -156,6 +156,11 @@ def _activation_ok(spec: str, n_q: int) -> bool:
 def _reach_M(v: dict) -> None:
     """Generate the chapter's feature matrix once: an unreachable interference bound M fails here."""
     from .data import InterferenceUnreachable, feature_matrix
+    n, n_p, M = v["n"], v["n_p"], v["M"]
+    if (M < 0 and n > n_p + 1) or (M <= 0 and n > 2 * n_p):  # Rankin: no search can succeed
+        most = n_p + 1 if M < 0 else 2 * n_p
+        raise ParameterError(f"parameter 'M'={M!r} cannot be reached: at most {most} unit vectors in {n_p} "
+                             f"dimensions have all pairwise inner products {'<' if M < 0 else '<='} 0 (got n={n})")
     try:
         feature_matrix(v["n_p"], v["n"], v["M"], seed=v["seed"])
     except InterferenceUnreachable as e:
@@ -456,13 +461,17 @@ def _resampling() -> Chapter:
     p = _experiment_common(32) | {
         "n": Param(48, "number of ground-truth features, n", low=2, high=20000),
         "S": Param(0.998, "sparsity S", low=0.0, high=1.0, high_open=True),
+        # near-constant magnitudes (c_min + Exp(beta)): without a heavy tail ReLU latents die early, so the
+        # ReLU setting has dead latents at the first resampling step (with c_min 0, beta 1 almost none)
+        "c_min": Param(1.0, "least magnitude of an active feature, c_min", low=0.0),
+        "beta": Param(0.1, "mean of the exponential part of a magnitude, beta", low=0.0, low_open=True),
         "n_q": Param(96, "latents, n_q (both settings)", low=2, high=131072),
         "init_scale": Param(1.0, "initialisation scale", low=0.0, low_open=True, high=1000.0),
         "dead_window": Param(100, "a latent silent for this many steps is dead (and resampled)", low=1),
         "n_seeds": Param(4, "seeds (the same for every remedy)", low=2, high=64),
         "track_every": Param(50, "steps between ground-truth metric records", low=1),
         "l1": Param(1.0, "L1 coefficient of the ReLU SAE", low=0.0, low_open=True),
-        "relu_lr": Param(0.01, "Adam learning rate of the ReLU SAE", low=0.0, low_open=True, high=1.0),
+        "relu_lr": Param(0.015, "Adam learning rate of the ReLU SAE", low=0.0, low_open=True, high=1.0),
         "n_events": Param(4, "resampling events of the repeated schedule (at 1/6, 2/6, ... of training)",
                           low=1, high=5),
         "variant_scale": Param(1.0, "encoder scale of the TopK resampling variant (recipe: 0.2)", low=0.0,

@@ -59,10 +59,10 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
 
     chapter = chapters.get(name)
     params = chapter.resolve(overrides, preset)
-    if chapter.preflight is not None:
-        chapter.preflight(params)
     out = Path(out if out is not None else Path("out") / name).resolve()
     _check_out(out)
+    if chapter.preflight is not None:
+        chapter.preflight(params)
     if html and not render.available():
         raise chapters.ParameterError("rendering the HTML page needs Jupyter Book 1: pip install 'sdl-paper[book]'"
                                       ", or run without the page (--no-html)")

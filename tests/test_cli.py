@@ -15,6 +15,8 @@ from sdl_paper.cli import main
     (["run", "framework", "--preset", "smoke", "-p", "M", "0.0", "-p", "n", "100"], "'M'=0.0 cannot be reached"),
     (["run", "framework", "-p", "S", "0.999999999"], "features must fire"),
     (["run", "resampling", "-p", "S", "0.999999999"], "features must fire"),
+    (["run", "dead_neurons", "-p", "S_values", "0.9,0.9999999"], "features must fire at every S"),
+    (["run", "spurious_minima", "--preset", "smoke", "-p", "n", "8", "-p", "n_q", "10"], "need 3 * n_poly <= n"),
     pytest.param(["run", "resampling", "-p", "device", "cuda"], "sees no CUDA device",
                  marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")),
 ])
