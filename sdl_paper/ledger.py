@@ -115,16 +115,15 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     """The markdown of book/ledger.md: a table whose verdict and number cells are cross-document glue."""
-    rows = ["| result | the paper says | our verdict | decisive number | evidence |", "|---|---|---|---|---|"]
+    rows = ["| the paper says | our verdict (evidence) | decisive number |", "|---|---|---|"]
     for c in _CLAIMS:
+        claim = f"**{c.result}.** {_cell(c.statement)}"
         if c.chapter is None:
-            verdict, number, link = f"*{c.verdict}*", "", ""
-        else:
-            doc = f"../notebooks/{c.chapter}.md"
-            verdict = f"{{glue:text}}`{doc}::verdict_{c.key}:s`"
-            number = f"{{glue:text}}`{doc}::number_{c.key}:s`"
-            link = f"{{ref}}`{c.label}`"
-        rows.append(f"| {c.result} | {_cell(c.statement)} | {verdict} | {number} | {link} |")
+            rows.append(f"| {claim} | *{c.verdict}* | |")
+            continue
+        doc = f"../notebooks/{c.chapter}.md"
+        verdict = f"{{glue:text}}`{doc}::verdict_{c.key}:s` ({{ref}}`section <{c.label}>`)"
+        rows.append(f"| {claim} | {verdict} | {{glue:text}}`{doc}::number_{c.key}:s` |")
     return "\n".join(rows) + "\n"
 
 
