@@ -49,44 +49,32 @@ class TopK(nn.Module):
     """Keep the k largest positive pre-activations of each row, zero the rest (Gao et al. 2024: ReLU o TopK)."""
 
     homogeneous = True
+    name = "topk"
+    keeps_negatives = False
 
     def __init__(self, k: int):
         super().__init__()
         if int(k) != k or k < 1:
-            raise ValueError(f"topk needs an integer k >= 1, got {k!r}")
+            raise ValueError(f"{self.name} needs an integer k >= 1, got {k!r}")
         self.k = int(k)
 
     def forward(self, z: Tensor) -> Tensor:
         if self.k > z.shape[-1]:
-            raise ValueError(f"topk k={self.k} exceeds the number of latents n_q={z.shape[-1]}")
+            raise ValueError(f"{self.name} k={self.k} exceeds the number of latents n_q={z.shape[-1]}")
         values, idx = z.topk(self.k, dim=-1)
-        return torch.zeros_like(z).scatter(-1, idx, torch.relu(values))
+        return torch.zeros_like(z).scatter(-1, idx, values if self.keeps_negatives else torch.relu(values))
 
     def extra_repr(self) -> str:
         return f"k={self.k}"
 
 
-class LiteralTopK(nn.Module):
+class LiteralTopK(TopK):
     """The paper's eq. 7 read literally: keep the k largest entries of each row (B, n_q), negative ones included,
     zero the rest. ``topk`` is ReLU after this; with the pattern defined by "> 0", this sigma is not the fixed mask
     of its pattern (the biconvexity chapter shows what that breaks). Spec ``literaltopk:K``."""
 
-    homogeneous = True
-
-    def __init__(self, k: int):
-        super().__init__()
-        if int(k) != k or k < 1:
-            raise ValueError(f"literaltopk needs an integer k >= 1, got {k!r}")
-        self.k = int(k)
-
-    def forward(self, z: Tensor) -> Tensor:
-        if self.k > z.shape[-1]:
-            raise ValueError(f"literaltopk k={self.k} exceeds the number of latents n_q={z.shape[-1]}")
-        values, idx = z.topk(self.k, dim=-1)
-        return torch.zeros_like(z).scatter(-1, idx, values)
-
-    def extra_repr(self) -> str:
-        return f"k={self.k}"
+    name = "literaltopk"
+    keeps_negatives = True
 
 
 class BatchTopK(nn.Module):

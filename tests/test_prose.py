@@ -44,7 +44,7 @@ def _tokens(value) -> set[str]:
         return set()
     if float(value).is_integer() and abs(value) <= 10:
         return set()
-    return {f"{value:g}", repr(value), f"{value:,}" if isinstance(value, int) else f"{value:g}"}
+    return {f"{value:g}", repr(value)} | ({f"{value:,}"} if isinstance(value, int) else set())
 
 
 def hand_typed(chapter: chapters.Chapter) -> list[str]:
