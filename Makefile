@@ -13,13 +13,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q $(TORCH)            # first, exact pin: never let pip pick another torch
 	$(BIN)/python -m pip install -q -r requirements.lock $(TORCH)
 	$(BIN)/python -m pip install -q --no-deps -e .
-	$(BIN)/python -m sdl_paper.bookexec --install-kernel   # no "running over TCP" line per chapter
+	$(BIN)/python -m sdl_paper.book.bookexec --install-kernel   # no "running over TCP" line per chapter
 	touch $(STAMP)
 
 ## Execute every chapter (cached: unchanged notebooks are not re-run; two at a time) and write the static site to
 ## _build/html.
 book: $(STAMP)
-	$(BIN)/python -m sdl_paper.bookexec --cache _build/.jupyter_cache
+	$(BIN)/python -m sdl_paper.book.bookexec --cache _build/.jupyter_cache
 	$(BIN)/jupyter-book build -W --keep-going .
 	@echo; echo "Book written to _build/html. Open: file://$(CURDIR)/_build/html/index.html"
 

@@ -14,7 +14,7 @@ import papermill
 import pytest
 from nbval.plugin import IPyNbFile
 
-from sdl_paper import chapters
+from sdl_paper.book import chapters
 
 
 def _chapter_for(path: Path) -> chapters.Chapter | None:

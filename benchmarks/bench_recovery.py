@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
-from sdl_paper import data, methods, metrics, trainer as T
+from sdl_paper.sources import ground_truth
+from sdl_paper.theory import methods, metrics
+from sdl_paper.engine import trainer as T
 
 VARIANTS = {  # name: (method, instantiation, Config overrides)
     "ReLU SAE": ("relu", "SAE", {"l1": 3e-3}),
@@ -34,7 +36,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=3, help="model seeds per variant (trained as one batched model)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RECOVERY.md")))
     args = ap.parse_args()
-    world = data.make_world(64, 83, 0.99, 0.1, n_layers=2, seed=args.seed)
+    world = ground_truth.make_world(64, 83, 0.99, 0.1, n_layers=2, seed=args.seed)
     seeds = [args.seed + i for i in range(args.seeds)]
     lines = [f"Reduced bench: n_p=64, n=83, n_q=1024, S=0.99, M=0.1, c_min=0, beta=1; Adam lr 1e-3, batch 1024, "
              f"{args.steps} steps, k={args.k}, unit-norm decoder, no biases; data seed {args.seed}, model seeds "

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from sdl_paper import data, trainer as T
+from sdl_paper.sources import ground_truth
+from sdl_paper.engine import trainer as T
 
 SHAPES = {"small": dict(n_p=64, n=96, n_q=1024, k=4), "bench": dict(n_p=768, n=1000, n_q=16000, k=32)}
 BATCH = 1024
@@ -30,7 +31,7 @@ def peak_gflops(n: int = 2048, reps: int = 5) -> float:
 
 def ours(shape: dict, steps: int, K: int = 1) -> float:
     """Samples per second (all K models together) of the batched TopK trainer."""
-    gt = data.make_world(shape["n_p"], shape["n"], 0.99, 0.3, n_layers=1, seed=0).view([0], [0])
+    gt = ground_truth.make_world(shape["n_p"], shape["n"], 0.99, 0.3, n_layers=1, seed=0).view([0], [0])
     cfg = T.Config(method="topk", k=shape["k"], batch_size=BATCH, steps=2, log_every=10 ** 9, unit_decoder=True)
     T.train(gt, cfg, shape["n_q"], list(range(K)), progress=False)                       # warm-up
     cfg = T.Config(method="topk", k=shape["k"], batch_size=BATCH, steps=steps, log_every=10 ** 9)

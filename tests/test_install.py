@@ -19,12 +19,12 @@ def test_a_wheel_install_finds_and_runs_its_chapters(tmp_path):
     subprocess.run(pip + ["install", "--no-deps", "--target", str(site), str(wheel)], check=True,
                    capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(site))
-    where = subprocess.run([sys.executable, "-c", "import sdl_paper.chapters as c; print(c.__file__); "
+    where = subprocess.run([sys.executable, "-c", "import sdl_paper.book.chapters as c; print(c.__file__); "
                             "print(c.NOTEBOOKS)"], cwd=tmp_path, env=env, capture_output=True, text=True,
                            check=True).stdout.split()
     assert all(Path(p).is_relative_to(site) for p in where), f"not the installed copy: {where}"
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "sdl_paper.cli", "run", "absorption_theory", "--preset", "smoke",
+    run = subprocess.run([sys.executable, "-m", "sdl_paper.book.cli", "run", "absorption_theory", "--preset", "smoke",
                           "--no-progress", "--no-html", "--out", str(out)], cwd=tmp_path, env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -1,0 +1,141 @@
+"""The claims ledger: one row per claim of the paper, with the verdict and decisive number glued by its chapter.
+
+Each chapter that tests a claim calls :func:`record` once per claim it owns; the book's "Claims and verdicts" page
+(``book/ledger.md``, written by :func:`render` and checked by a test) pastes the glued values across documents, so a
+changed result changes the ledger. Claims no chapter tests yet carry ``chapter=None`` and a fixed verdict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERDICTS = (
+    "holds",
+    "holds under stated extra conditions",
+    "false: counterexample",
+    "not reproduced",
+    "reproduced",
+    "not testable here",
+    "not yet tested",
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str             # glue keys are verdict_<key> and number_<key>
+    result: str          # the paper's label, e.g. "Thm 3.1"
+    statement: str       # the paper's statement in one line (our paraphrase)
+    chapter: str | None  # chapter (notebooks/<chapter>.md) that certifies it; None: no chapter yet
+    label: str | None    # MyST label of the certifying section
+    verdict: str = ""    # only for chapter=None: the fixed verdict
+
+
+_CLAIMS = [
+    Claim("sigma_keep_zero", "Sec. 2", "Every activation used (ReLU, JumpReLU, TopK, BatchTopK, compositions) "
+          "satisfies sigma(z)_i in {0, z_i}.", "framework", "framework-activations"),
+    Claim("unified", "Sec. 2", "SAE, tied SAE, transcoder and crosscoder are instances of one SDL problem.",
+          "framework", "framework-instantiations"),
+    Claim("thm3_1", "Thm 3.1", "If (1 - S) <= 1/n then |L_SDL - L~| <= n^2 C (1 - S)^2.",
+          "loss_approximation", "loss-approx-bound"),
+    Claim("thm3_1_jumprelu", "Thm 3.1", "The same bound for JumpReLU SAEs (the paper lists JumpReLU among its "
+          "activations).", "loss_approximation", "loss-approx-jumprelu"),
+    Claim("thm3_2_block", "Thm 3.2", "On a region Omega_P, L~ is convex in W_D for fixed W_E and in W_E for "
+          "fixed W_D.", "biconvexity", "biconvexity-block"),
+    Claim("thm3_2_joint", "Thm 3.2", "L~ is not jointly convex on a region.", "biconvexity",
+          "biconvexity-joint"),
+    Claim("thm3_2_across", "Thm 3.2", "L~ is not convex across regions.", "biconvexity", "biconvexity-across"),
+    Claim("thm3_2_literal_topk", "Thm 3.2, eq. 7", "The theorem with the paper's literal TopK (negatives may be "
+          "kept) and F_i defined by '> 0'.", "biconvexity", "biconvexity-literal-topk"),
+    Claim("thm3_3", "Thm 3.3", "With n_q >= n and any sigma of the class, the ground-truth dictionary has "
+          "L~ <= n^2 M^2 sum_d M_d.",
+          "global_minima", "global-minima-bound"),
+    Claim("thm3_4", "Thm 3.4", "L~ = 0 iff w_r^d = W_D sigma(W_E w_p^d) for every d; with n_q > n there are "
+          "zero-loss solutions that recover no ground-truth direction.", "global_minima", "global-minima-zero"),
+    Claim("ex3_5", "Ex. 3.5", "A 2-feature Top1 SAE with one polysemantic and one dead neuron is a partial "
+          "minimum with L~ = 1.", "spurious_minima", "spurious-example"),
+    Claim("thm3_6_construction", "Thm 3.6 (proof)", "The weighted least-squares decoder for any realizing encoder "
+          "is a partial minimum.", "spurious_minima", "spurious-construction"),
+    Claim("thm3_6", "Thm 3.6", "Every realizable polysemantic partition pattern has a partial minimum of L~ "
+          "exhibiting it, with positive loss.", "spurious_minima", "spurious-counterexamples"),
+    Claim("dead_zero_grad", "Sec. 3", "Dead neurons (F_i empty) receive exactly zero gradient.",
+          "spurious_minima", "spurious-dead"),
+    Claim("thm3_8", "Thm 3.8", "If the parent-per-neuron pattern is realizable, then for every parent the child "
+          "with the smallest activation can be split off to its own neuron and the pattern stays realizable "
+          "(hence a spurious partial minimum).",
+          "absorption_theory", "absorption-theory-construction"),
+    Claim("exp_absorption", "Sec. 3 (absorption)", "Hierarchy produces feature absorption in trained "
+          "dictionaries.", "absorption_experiments", "absorption-exp-verdicts"),
+    Claim("exp_dead", "Sec. 3 (dead neurons)", "Dead latents are those with an empty pattern; they get no "
+          "gradient and stay dead.", "dead_neurons", "dead-verdicts"),
+    Claim("exp_resampling", "Fig. 7", "Resampling dead neurons lowers the final loss (after a spike at the "
+          "resampling step).", "resampling", "resampling-verdicts"),
+    Claim("exp_resampling_llm", "Fig. 7", "The same on a Llama-3.1-8B residual-stream SAE (loss 1.3 vs 1.7).",
+          None, None, "not testable here"),
+    Claim("lrb_table1", "Table 1", "On the Linear Representation Bench, TopK-family SAEs recover about 84% of "
+          "features (M_GT, encoder rows) and ReLU / JumpReLU SAEs 0%.", None, None, "not yet tested"),
+    Claim("lrb_coders", "Table 1", "TopK transcoder 23.6% and crosscoder 56.4% M_GT on the bench.", None, None,
+          "not yet tested"),
+    Claim("anchoring", "Table 1", "Feature anchoring raises M_GT on the bench for every method (e.g. TopK "
+          "84.9% -> 87.6%).", None, None, "not yet tested"),
+    Claim("ablation_k", "Sec. 4", "TopK k = 32 / 64 / 128 gives 100% / 93.9% / 86.7% recovery.", None, None,
+          "not yet tested"),
+    Claim("ablation_superposition", "Tables 4-7", "ReLU SAEs recover 0% for n = 800..1400; with anchoring 100% "
+          "at n = 800 falling to 8.6% at 1400.", None, None, "not yet tested"),
+    Claim("ablation_interference_sparsity", "Tables 4-7", "Interference M barely matters; at 1 - S = 0.1 the "
+          "TopK family recovers 95-99.7%.", None, None, "not yet tested"),
+    Claim("anchoring_clip", "Table 2", "Anchoring with class-mean directions improves recovery on CLIP "
+          "embeddings of ImageNet.", None, None, "not testable here"),
+]
+CLAIMS: dict[str, Claim] = {c.key: c for c in _CLAIMS}
+assert len(CLAIMS) == len(_CLAIMS), "duplicate claim key"
+assert all((c.chapter is None) == bool(c.verdict) for c in _CLAIMS), "fixed verdicts only for untested claims"
+assert all(c.verdict in VERDICTS for c in _CLAIMS if c.verdict)
+
+
+def claims_of(chapter: str) -> list[str]:
+    """Keys of the claims that ``chapter`` must record."""
+    return [c.key for c in _CLAIMS if c.chapter == chapter]
+
+
+def record(key: str, verdict: str, number: str) -> None:
+    """Glue the verdict and decisive number (already formatted text) of claim ``key`` for the ledger page."""
+    from myst_nb import glue
+
+    if key not in CLAIMS or CLAIMS[key].chapter is None:
+        raise KeyError(f"unknown or untested claim {key!r}; chapter claims: "
+                       f"{sorted(k for k, c in CLAIMS.items() if c.chapter)}")
+    if verdict not in VERDICTS[:-2]:
+        raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS[:-2]}")
+    glue(f"verdict_{key}", verdict, display=False)
+    glue(f"number_{key}", number, display=False)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render() -> str:
+    """The markdown of book/ledger.md: a table whose verdict and number cells are cross-document glue."""
+    rows = ["| the paper says | our verdict (evidence) | decisive number |", "|---|---|---|"]
+    for c in _CLAIMS:
+        claim = f"**{c.result}.** {_cell(c.statement)}"
+        if c.chapter is None:
+            rows.append(f"| {claim} | *{c.verdict}* | |")
+            continue
+        doc = f"../notebooks/{c.chapter}.md"
+        verdict = f"{{glue:text}}`{doc}::verdict_{c.key}:s` ({{ref}}`section <{c.label}>`)"
+        rows.append(f"| {claim} | {verdict} | {{glue:text}}`{doc}::number_{c.key}:s` |")
+    return "\n".join(rows) + "\n"
+
+
+START, END = "% ledger:start (written by sdl_paper.book.ledger.write; edit the claims there)", "% ledger:end"
+
+
+def write(path) -> None:
+    """Replace the table between the START and END comment lines of ``path`` (book/ledger.md) by :func:`render`."""
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text()
+    head, rest = text.split(START + "\n", 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n{render()}{END}{tail}")

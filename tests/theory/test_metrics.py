@@ -1,0 +1,100 @@
+import torch
+
+from sdl_paper.theory import metrics
+
+
+def test_recovering_every_direction_scores_one_and_sign_does_not_matter():
+    W = torch.linalg.qr(torch.randn(8, 8))[0][:, :5]
+    learned = torch.cat([-2 * W.T, torch.randn(3, 8)])          # rows: flipped and scaled truth plus noise
+    assert metrics.gt_recovery(learned, W) == 1.0
+    assert abs(metrics.max_inner_product(learned, W) - 1.0) < 1e-6
+
+
+def test_random_directions_recover_nothing_in_high_dimension():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(256, 20, generator=g)
+    assert metrics.gt_recovery(torch.randn(30, 256, generator=g), W) == 0.0
+    assert metrics.max_inner_product(torch.randn(30, 256, generator=g), W) < 0.4
+
+
+def test_threshold_tau_is_strict():
+    truth = torch.eye(2)
+    learned = torch.tensor([[0.95, (1 - 0.95 ** 2) ** 0.5]])
+    s = metrics.best_cosines(learned, truth)
+    assert torch.isclose(s[0], torch.tensor(0.95))
+    assert metrics.gt_recovery(learned, truth, tau=0.9) == 0.5
+
+
+def test_hungarian_mcc_is_one_for_a_permuted_truth_and_one_to_one():
+    W = torch.linalg.qr(torch.randn(8, 8, generator=torch.Generator().manual_seed(0)))[0][:, :5]
+    assert abs(metrics.hungarian_mcc(W[:, [3, 1, 4, 0, 2]] * -1, W) - 1) < 1e-6
+    dup = torch.cat([W[:, :1]] * 5, dim=1)                          # five copies of one feature
+    assert metrics.hungarian_mcc(dup, W) < 0.3                      # many-to-one is not rewarded
+    assert abs(metrics.gt_recovery(dup.T, W) - 0.2) < 1e-6          # the paper's M_GT counts it once too
+
+
+def test_explained_variance_subtracts_the_mean():
+    x = torch.randn(1000, 4, generator=torch.Generator().manual_seed(0)) + 10
+    assert abs(metrics.explained_variance(x, x.mean(0).expand_as(x))) < 1e-6   # predicting the mean explains 0
+    assert metrics.explained_variance(x, x) == 1.0
+
+
+def test_l0_and_dead_fraction():
+    codes = torch.tensor([[1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0]])
+    assert metrics.l0(codes) == 1.5 and metrics.dead_fraction(codes) == 0.5
+
+
+def _pair_world():
+    """Directions e_0 (parent), e_1 (child), e_2 (free); samples with parent and child active (magnitude 1)."""
+    W = torch.eye(3)
+    x = torch.tensor([[1.0, 1.0, 0.0]] * 10 + [[1.0, 0.0, 0.0]] * 10)
+    return W, x
+
+
+def test_a_faithful_dictionary_scores_zero_and_an_exactly_absorbed_one_scores_one():
+    W, x = _pair_world()
+    faithful = metrics.absorption_scores(x.clone(), x, W.clone(), W, parent=0, child=1)
+    assert faithful["full"] == 0.0 and faithful["partial"] == 0.0
+    assert (faithful["parent_latent"], faithful["child_latent"]) == (0, 1)
+    # absorbed: the child latent's decoder is (w_P + w_c)/sqrt 2 and the parent latent is silent on the child
+    W_D = torch.stack([W[:, 0], (W[:, 0] + W[:, 1]) / 2 ** 0.5, W[:, 2]], dim=1)
+    codes = torch.tensor([[0.0, 2 ** 0.5, 0.0]] * 10 + [[1.0, 0.0, 0.0]] * 10)
+    absorbed = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=1)
+    assert absorbed["full"] == 1.0 and abs(absorbed["parent_in_child"] - 2 ** -0.5) < 1e-6
+    # half the child's samples absorbed, half faithful (both fire): full is one half
+    codes[:5, 0] = 1.0
+    assert metrics.absorption_scores(codes, x, W_D, W, parent=0, child=1)["full"] == 0.5
+
+
+def test_a_parent_silenced_by_topk_crowding_is_not_absorption():
+    W, x = _pair_world()
+    x = torch.tensor([[1.0, 1.0, 3.0]] * 10)              # a large free feature takes one of k = 2 slots
+    codes = x.clone()
+    codes[:, 0] = 0.0                                    # the parent latent lost the TopK contest
+    s = metrics.absorption_scores(codes, x, W.clone(), W, parent=0, child=1)
+    assert s["silent"] == 1.0 and s["full"] == 0.0       # silent, but the child latent does not carry w_P
+
+
+def test_one_latent_best_aligned_with_parent_and_child_is_the_child_latent():
+    W, x = _pair_world()
+    # latent 0 absorbs: (w_P + w_c)/sqrt 2 is the best match of BOTH directions; no latent is the pure parent
+    W_D = torch.stack([(W[:, 0] + W[:, 1]) / 2 ** 0.5, W[:, 2]], dim=1)
+    codes = torch.tensor([[2 ** 0.5, 0.0]] * 10 + [[0.7, 0.0]] * 10)
+    assert metrics.pair_latents(W_D, W, 0, 1) == (-1, 0)  # the parent has no latent of its own
+    s = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=1)
+    assert s["child_latent"] == 0 and s["full"] == 1.0 and s["parent_in_child"] > 0.7
+    # with a pure parent latent added, that one is the parent latent and the absorbing one the child latent
+    W_D = torch.cat([W_D, W[:, [0]]], dim=1)
+    assert metrics.pair_latents(W_D, W, 0, 1) == (2, 0)
+
+
+def test_absorption_scores_detect_an_absorbed_child():
+    W = torch.eye(4)                                    # directions: parent 0, children 1 and 2, other 3
+    x = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]] * 10)
+    # latent 0 = parent, latent 1 = child 1 absorbing the parent, latent 2 = child 2
+    W_D = torch.stack([W[:, 0], (W[:, 0] + W[:, 1]) / 2 ** 0.5, W[:, 2]], dim=1)
+    codes = torch.tensor([[0.0, 1.4, 0.0], [1.0, 0.0, 1.0]] * 10)
+    absorbed = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=1)
+    faithful = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=2)
+    assert absorbed["full"] == 1.0 and absorbed["parent_in_child"] > 0.7
+    assert faithful["full"] == 0.0 and abs(faithful["parent_in_child"]) < 1e-6
