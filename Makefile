@@ -38,7 +38,7 @@ test: $(STAMP)
 	.venv-bench/bin/python -m pip install -q --upgrade pip
 	.venv-bench/bin/python -m pip install -q $(TORCH)
 	.venv-bench/bin/python -m pip install -q sae-lens==6.54.12 $(TORCH)
-	.venv-bench/bin/python -m pip install -q --no-deps -e .
+	.venv-bench/bin/python -m pip install -q -e . $(TORCH)   # with our runtime dependencies, exact torch pin
 	touch .venv-bench/.stamp
 
 bench: .venv-bench/.stamp

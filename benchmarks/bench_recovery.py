@@ -59,7 +59,7 @@ def main():
             W_E, W_D = state.params["W_E"][i], state.params["W_D"][i]
             r = metrics.recovery(W_E, W_D, gt.W_p, gt.W_r)
             per.append([r["M_GT_enc"], r["M_IP_enc"], r["M_GT_dec"], r["M_IP_dec"], metrics.hungarian_mcc(W_D, gt.W_r),
-                        state.history[-1]["L0"][i], state.history[-1]["dead"][i]])
+                        state.history[-1]["L0"][i], state.history[-1]["window_dead"][i]])
         cols = list(zip(*per))
         lines.append(f"| {name} | " + " | ".join(cell(c, i in (0, 2, 6)) for i, c in enumerate(cols))
                      + f" | {time.perf_counter() - t:.0f} s |")

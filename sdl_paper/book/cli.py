@@ -1,4 +1,5 @@
-"""Command line: ``sdl-paper list`` and ``sdl-paper run CHAPTER -p NAME VALUE ... --preset P --out DIR``."""
+"""Command line: ``sdl-paper list``, ``sdl-paper run CHAPTER -p NAME VALUE ... --preset P --out DIR`` and
+``sdl-paper audit PATH [--directions FILE] [--data FILE]``."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +20,35 @@ def _list(names: list[str]) -> None:
         print()
 
 
+def _load_any(path: str):
+    """A dictionary folder of ours or a SAELens SAE folder."""
+    from pathlib import Path
+
+    from ..formats.files import load_dictionary
+    from ..formats.saelens import import_saelens
+    return import_saelens(path) if (Path(path) / "cfg.json").is_file() else load_dictionary(path)
+
+
+def _audit(args) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from ..engine.audit import audit
+    from ..sources.arrays import open_array
+
+    d = _load_any(args.path)
+    truth = None
+    if args.directions:
+        arr = open_array(Path(args.directions))
+        truth = torch.from_numpy(np.asarray(arr[:], dtype=np.float32))
+    report = audit(d, truth=truth, data=args.data, k=args.model, n_samples=args.samples)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sdl-paper", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,7 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default=None, help="output folder (default: out/CHAPTER)")
     run.add_argument("--no-progress", action="store_true", help="hide the per-cell progress bar")
     run.add_argument("--no-html", action="store_true", help="skip the rendered page (DIR/CHAPTER.html)")
+    au = sub.add_parser("audit", help="recovery, latent census and codes of a saved dictionary (ours or SAELens's)")
+    au.add_argument("path", help="a dictionary folder (save_dictionary) or a SAELens SAE folder")
+    au.add_argument("--directions", help=".npy or .safetensors (n_p, n): known directions, one per column")
+    au.add_argument("--data", help=".npy or .safetensors (N, n_p): activations to measure codes on")
+    au.add_argument("--model", type=int, default=0, help="which of the file's models (default 0)")
+    au.add_argument("--samples", type=int, default=8192, help="rows of --data to use (default 8192)")
     args = parser.parse_args(argv)
+    if args.command == "audit":
+        try:
+            return _audit(args)
+        except (ValueError, FileNotFoundError, IndexError, TypeError) as e:
+            print(f"sdl-paper: error: {e}", file=sys.stderr)
+            return 2
     try:
         if args.command == "list":
             _list(args.chapters)

@@ -153,13 +153,9 @@ def _activation_ok(spec: str, n_q: int) -> bool:
 
 
 def _reach_M(v: dict) -> None:
-    """Generate the chapter's feature matrix once: an unreachable interference bound M fails here."""
+    """Generate the chapter's feature matrix once: an unreachable interference bound M fails here, at once when
+    the linear-programming bound (which contains Rankin's) proves that no n unit vectors reach it."""
     from ..sources.ground_truth import InterferenceUnreachable, feature_matrix
-    n, n_p, M = v["n"], v["n_p"], v["M"]
-    if (M < 0 and n > n_p + 1) or (M <= 0 and n > 2 * n_p):  # Rankin: no search can succeed
-        most = n_p + 1 if M < 0 else 2 * n_p
-        raise ParameterError(f"parameter 'M'={M!r} cannot be reached: at most {most} unit vectors in {n_p} "
-                             f"dimensions have all pairwise inner products {'<' if M < 0 else '<='} 0 (got n={n})")
     try:
         feature_matrix(v["n_p"], v["n"], v["M"], seed=v["seed"])
     except InterferenceUnreachable as e:

@@ -66,7 +66,7 @@ def tracked_frame(state: T.State, **labels) -> pd.DataFrame:
 
 def history_frame(state: T.State, **labels) -> pd.DataFrame:
     """The batch-metric history (loss, L0, window-based dead fraction) as a long table."""
-    rows = [{"step": h["step"], "seed": k, "loss": h["loss"][k], "L0": h["L0"][k], "dead": h["dead"][k], **labels}
+    rows = [{"step": h["step"], "seed": k, "loss": h["loss"][k], "L0": h["L0"][k], "window_dead": h["window_dead"][k], **labels}
             for h in state.history for k in range(len(h["loss"]))]
     return pd.DataFrame(rows)
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .trainer import Config, State, dead_mask, decode, encode, with_decoder
+from ..sources.arrays import as_source
+from .dictionary import Config, State, dead_mask, decode, encode, with_decoder
 
 
 def firing_threshold(z: Tensor, own: Tensor, cfg: Config, params: dict[str, Tensor] | None = None) -> Tensor:
@@ -39,7 +40,7 @@ def firing_threshold(z: Tensor, own: Tensor, cfg: Config, params: dict[str, Tens
 
 
 @torch.no_grad()
-def resample(state: State, gt, cfg: Config, device="cpu") -> list[int]:
+def resample(state: State, source, cfg: Config, device="cpu") -> list[int]:
     """Resample every dead latent of every model in place; returns the number resampled per model.
 
     Appends to ``state.resampled`` one dict per model with dead latents: ``step``, ``model``, ``latents`` (their
@@ -47,6 +48,7 @@ def resample(state: State, gt, cfg: Config, device="cpu") -> list[int]:
     ``z_own`` (its pre-activation), ``z_needed`` (:func:`firing_threshold`) and ``fires_own`` (whether the model's
     activation keeps it).
     """
+    source = as_source(source)
     dead = dead_mask(state, cfg.dead_window)
     counts = []
     P = state.params
@@ -56,8 +58,7 @@ def resample(state: State, gt, cfg: Config, device="cpu") -> list[int]:
         if len(idx) == 0:
             continue
         g = state.generators[k]
-        x = gt.coefficients.sample(cfg.resample_pool, g, dtype=gt.W_p.dtype)
-        x_p, x_r = (x @ gt.W_p.T.to(x.device)).to(device), (x @ gt.W_r.T.to(x.device)).to(device)
+        x_p, x_r = source.pool(cfg.resample_pool, g, device)
         single = {name: p[k:k + 1] for name, p in P.items()}
         _, a = encode(single, x_p[None], cfg)
         loss = (x_r - decode(with_decoder(single), a)[0]).pow(2).sum(-1)
@@ -174,7 +175,7 @@ def spike_ratio(hist, step: int, width: int):
             :func:`sdl_paper.engine.experiments.history_frame`.
     Returns a Series indexed by the label columns and ``seed``.
     """
-    labels = [c for c in hist.columns if c not in ("step", "loss", "L0", "dead", "seed")] + ["seed"]
+    labels = [c for c in hist.columns if c not in ("step", "loss", "L0", "window_dead", "seed")] + ["seed"]
     pre = hist[(hist.step >= step - width) & (hist.step < step)].groupby(labels)["loss"].mean()
     post = hist[(hist.step >= step) & (hist.step < step + width)].groupby(labels)["loss"].mean()
     return (post / pre).rename("spike ratio")

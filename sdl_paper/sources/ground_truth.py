@@ -17,7 +17,15 @@ from torch import Tensor
 
 
 class InterferenceUnreachable(ValueError):
-    """The feature-matrix generator could not reach the requested maximum interference M."""
+    """The feature-matrix generator could not reach the requested maximum interference M.
+
+    ``reached`` is the smallest maximum interference the search reached and ``W`` (n_p x n) the matrix that
+    reached it (both None when M was refused before any search, as provably out of reach).
+    """
+
+    def __init__(self, message: str, reached: float | None = None, W: Tensor | None = None):
+        super().__init__(message)
+        self.reached, self.W = reached, W
 
 
 def _check(name: str, value: float, low: float, high: float, low_open=False, high_open=False) -> None:
@@ -35,46 +43,134 @@ def max_interference(W: Tensor) -> float:
     return G.max().item()
 
 
-def feature_matrix(n_p: int, n: int, M: float, seed: int = 0, max_steps: int = 5000, lr: float = 0.01,
-                   eps: float = 0.01, lam: float = 0.01, dtype=torch.float32) -> Tensor:
-    """A feature matrix W_p (n_p x n) with unit columns and maximum interference <= M.
+def welch_bound(n_p: int, n: int) -> float:
+    """Welch bound sqrt((n - n_p) / (n_p (n - 1))): no n unit vectors in R^n_p have all |<w_i, w_j>| below it.
 
-    Projected gradient descent as on the paper's bench: start from normalised Gaussian columns, descend
-    ``sum_{i!=j} relu(<w_i,w_j> - (M - eps))^2 + lam * sum_{i!=j} relu(<w_i,w_j>)^2`` with Adam and renormalise the
-    columns after every step, until ``max_{i!=j} <w_i, w_j> <= M``. Only positive interference is bounded.
+    It bounds the *absolute* interference; the signed M of :func:`feature_matrix` can go lower (see
+    :func:`most_vectors`). 0 when n <= n_p.
+    """
+    return ((n - n_p) / (n_p * (n - 1))) ** 0.5 if n > n_p else 0.0
+
+
+def most_vectors(n_p: int, M: float) -> float:
+    """An upper bound on how many unit vectors in R^n_p can have all pairwise inner products <= M.
+
+    Delsarte's linear-programming bound with the polynomials (t - M)(t + 1) and (t - M)(t + b)^2 (Levenshtein's
+    L_2 and L_3, b = (1 + M) / (1 + n_p M)), and for M < 0 the simplex bound min(n_p + 1, 1 - 1/M). M = 0 gives
+    Rankin's 2 n_p. inf where these polynomials prove nothing.
+    """
+    bound = min(n_p + 1, 1 - 1 / M) if M < 0 else float("inf")
+    if n_p * M < 1:
+        bound = min(bound, 2 * n_p * (1 - M) / (1 - n_p * M))
+    if 1 + n_p * M > 0:
+        b = (1 + M) / (1 + n_p * M)
+        f0 = (2 * b - M) / n_p - M * b * b            # the constant Gegenbauer coefficient of (t - M)(t + b)^2
+        if f0 > 0:
+            bound = min(bound, (1 - M) * (1 + b) ** 2 / f0)
+    return bound
+
+
+def _fits(n_p: int, n: int, M: float) -> bool:
+    return n <= most_vectors(n_p, M) * (1 + 1e-9) + 1e-9
+
+
+def interference_floor(n_p: int, n: int) -> float:
+    """The smallest M that :func:`most_vectors` does not rule out for n vectors in R^n_p (to 1e-6)."""
+    lo, hi = -1.0, 1.0 - 1e-12
+    while hi - lo > 1e-7:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if _fits(n_p, n, mid) else (mid, hi)
+    return hi
+
+
+def _descend(W: Tensor, M: float, steps: int, lr: float, c: float, lam: float, decay: float):
+    """Projected Adam on ``sum_{i!=j} relu(G_ij - c)^2 + lam * relu(G_ij)^2`` for G = W^T W, W (n_p x n) float64,
+    with the learning rate decaying geometrically by the factor ``decay`` over ``steps``; columns renormalised
+    after every step. Stops as soon as max_{i!=j} G_ij <= M. Returns (W, best value, best W, steps taken).
+
+    With decay = 1 this is bit for bit the bench's descent (the gradient is written out, with the same rounding).
+    """
+    n = W.shape[1]
+    W = W.clone().requires_grad_(True)
+    opt = torch.optim.Adam([W], lr=lr)
+    best, best_W = float("inf"), None
+    with torch.no_grad():
+        V = W.detach()
+        G, a, b, g = torch.empty(n, n, dtype=W.dtype), torch.empty(n, n, dtype=W.dtype), torch.empty(
+            n, n, dtype=W.dtype), torch.empty_like(V)
+        W.grad = torch.empty_like(V)
+        for step in range(steps + 1):
+            torch.mm(V.T, V, out=G)
+            G.fill_diagonal_(float("-inf"))
+            reached = G.max().item()
+            if reached < best:
+                best, best_W = reached, V.clone()
+            if reached <= M:
+                break
+            if decay != 1:
+                opt.param_groups[0]["lr"] = lr * decay ** (step / max(steps, 1))
+            torch.sub(G, c, out=a).relu_().mul_(2)                  # d/dG of relu(G - c)^2
+            if lam:
+                a.add_(torch.clamp_min(G, 0, out=b).mul_(2).mul_(lam))
+            torch.mm(V, a.T, out=W.grad)                            # d/dW of <loss, W^T W>, as autograd rounds it
+            W.grad.add_(torch.mm(V, a, out=g))
+            opt.step()
+            V.div_(V.norm(dim=0, keepdim=True))
+    return V, best, best_W, step
+
+
+def feature_matrix(n_p: int, n: int, M: float, seed: int = 0, max_steps: int = 5000, lr: float = 0.01,
+                   eps: float = 0.01, lam: float = 0.01, restarts: int = 3, dtype=torch.float32) -> Tensor:
+    """A feature matrix W_p (n_p x n) with unit columns and maximum interference max_{i!=j} <w_i, w_j> <= M.
+
+    First the paper's bench: projected gradient descent from normalised Gaussian columns (seeded by ``seed``),
+    descending ``sum_{i!=j} relu(<w_i,w_j> - (M - eps))^2 + lam * sum_{i!=j} relu(<w_i,w_j>)^2`` with Adam and
+    renormalising the columns after every step, for at most ``max_steps`` steps. Only positive interference is
+    bounded. If that fails, ``restarts`` further descents (the first from the bench's best matrix, the others
+    from fresh Gaussian columns of the same seed's stream) share another ``max_steps`` steps, without the lam term,
+    with a margin eps / 5 and the learning rate decaying from ``lr`` to lr / 100. Whatever succeeds first is
+    returned, so every matrix the bench finds is unchanged.
 
     Raises:
         ValueError: for sizes or M out of range (M must be in [-1/(n-1), 1): no n unit vectors have all pairwise
             inner products below -1/(n-1)).
-        InterferenceUnreachable: when ``max_steps`` steps do not reach M (the message gives the value reached).
+        InterferenceUnreachable: at once when the linear-programming bound (:func:`most_vectors`) proves that no
+            n unit vectors in R^n_p reach M; otherwise when no descent reaches M (the message gives the best value
+            reached and the Welch bound; the exception carries it and its matrix as ``reached`` and ``W``).
     """
     if n_p < 1 or n < 1:
         raise ValueError(f"n_p={n_p} and n={n} must be positive integers")
     floor = -1.0 / (n - 1) if n > 1 else -1.0
     _check("M", M, floor, 1.0, high_open=True)
+    if restarts < 0:
+        raise ValueError(f"restarts={restarts} must be >= 0")
+    if n > 1 and not _fits(n_p, n, M):
+        raise InterferenceUnreachable(
+            f"M={M} cannot be reached by any n={n} unit vectors in n_p={n_p} dimensions: the linear-programming "
+            f"bound allows at most {int(most_vectors(n_p, M) + 1e-9)} of them, and n vectors need M >= "
+            f"{interference_floor(n_p, n):.4f}; raise M or n_p, or lower n")
     g = torch.Generator().manual_seed(seed)
     W = torch.randn(n_p, n, generator=g, dtype=torch.float64)
     W = W / W.norm(dim=0, keepdim=True)
     if n == 1:
         return W.to(dtype)
-    W.requires_grad_(True)
-    opt = torch.optim.Adam([W], lr=lr)
-    off = ~torch.eye(n, dtype=torch.bool)
-    reached = float("inf")
-    for _ in range(max_steps + 1):
-        G = (W.T @ W)[off]
-        reached = G.max().item()
-        if reached <= M:
-            return W.detach().to(dtype)
-        loss = torch.relu(G - (M - eps)).pow(2).sum() + lam * torch.relu(G).pow(2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            W /= W.norm(dim=0, keepdim=True)
+    V, best, best_W, _ = _descend(W, M, max_steps, lr, M - eps, lam, 1.0)
+    for r in range(restarts):
+        if best <= M:
+            return V.to(dtype)
+        start = best_W if r == 0 and best_W is not None else torch.randn(n_p, n, generator=g, dtype=torch.float64)
+        V, reached, W_r, _ = _descend(start / start.norm(dim=0, keepdim=True), M, max_steps // restarts, lr,
+                                      M - eps / 5, 0.0, 0.01)
+        if reached < best:
+            best, best_W = reached, W_r
+    if best <= M:
+        return V.to(dtype)
     raise InterferenceUnreachable(
-        f"M={M} not reached for n={n} features in n_p={n_p} dimensions after max_steps={max_steps} "
-        f"(best max interference {reached:.4f}); raise M or max_steps, or lower n / n_p")
+        f"M={M} not reached for n={n} features in n_p={n_p} dimensions after max_steps={max_steps} and "
+        f"{restarts} restarts: best max interference {best:.4f} (for comparison, the Welch bound "
+        f"{welch_bound(n_p, n):.4f} bounds max |<w_i, w_j>|, and the linear-programming bound allows M >= "
+        f"{interference_floor(n_p, n):.4f}); raise M, max_steps or restarts, or lower n / n_p",
+        best, None if best_W is None else best_W.to(dtype))
 
 
 def second_moment(c_min: float, beta: float) -> float:

@@ -22,7 +22,8 @@ class SDL(nn.Module):
         activation: spec for :func:`sdl_paper.theory.activations.make_activation`, e.g. ``"relu"``, ``"topk:4"``.
         tied: W_D = W_E^T (needs n_r = n_p); only W_E is a parameter.
         bias: add an encoder bias b_E (n_q,) and a decoder bias b_D (n_r,), both initialised to zero.
-        init_scale: norm of each decoder column at initialisation; W_E starts as W_D^T.
+        init_scale: norm of each decoder column at initialisation. W_E starts as W_D^T when n_r = n_p, else
+            Gaussian with rows of norm about init_scale.
         seed: seed of the initialisation.
     """
 
@@ -103,3 +104,15 @@ def per_feature_loss(model: SDL, gt: GroundTruth) -> Tensor:
     Equals L_SDL up to O(n^2 (1 - S)^2) in the extreme-sparsity regime for positively homogeneous sigma (Thm 3.1).
     """
     return (gt.M_d().to(model.W_E) * per_feature_residuals(model, gt)).sum()
+
+
+@torch.no_grad()
+def loss_summary(model: SDL, gt: GroundTruth, n_samples: int = 20000, seed: int = 1) -> dict[str, float]:
+    """Monte Carlo L_SDL on a seeded sample, the zero-dictionary loss E||x_r||^2 and the explained variance
+    1 - L_SDL / E||x_r - E x_r||^2 (mean subtracted)."""
+    device = model.W_E.device
+    _, x_p, x_r = gt.sample(n_samples, torch.Generator().manual_seed(seed))
+    x_p, x_r = x_p.to(device), x_r.to(device)
+    loss = sdl_loss(model, x_p, x_r).item()
+    total_var = (x_r - x_r.mean(0)).pow(2).sum(-1).mean().item()
+    return {"L_SDL": loss, "baseline": x_r.pow(2).sum(-1).mean().item(), "explained_variance": 1 - loss / total_var}

@@ -9,35 +9,48 @@ import torch
 from torch import Tensor
 
 
-def best_cosines(learned: Tensor, truth: Tensor) -> Tensor:
+def _learned_rows(truth: Tensor, encoder: Tensor | None, decoder: Tensor | None) -> Tensor:
+    """Learned directions as rows (m, d), from exactly one of encoder W_E (n_q, d) or decoder W_D (d, n_q)."""
+    if (encoder is None) == (decoder is None):
+        raise TypeError("pass exactly one of encoder=W_E (n_q, n_p) or decoder=W_D (n_r, n_q)")
+    if truth.ndim != 2:
+        raise ValueError(f"truth must be (d, n): one ground-truth direction per column; got {tuple(truth.shape)}")
+    learned = encoder if encoder is not None else decoder.T
+    name, want = ("encoder W_E", "(n_q, d)") if encoder is not None else ("decoder W_D", "(d, n_q)")
+    if learned.ndim != 2 or learned.shape[1] != truth.shape[0]:
+        raise ValueError(f"{name} must be {want} with d = {truth.shape[0]} (the rows of truth); got "
+                         f"{tuple((encoder if encoder is not None else decoder).shape)}")
+    return learned
+
+
+def best_cosines(truth: Tensor, *, encoder: Tensor | None = None, decoder: Tensor | None = None) -> Tensor:
     """s_i = max_j |cos(learned_j, truth_i)| for every ground-truth column i.
 
-    Args:
-        learned: (n_q, d) learned directions as rows (e.g. W_E, or W_D^T).
-        truth: (d, n) ground-truth directions as columns (e.g. W_p).
-
-    Returns:
-        (n,) best absolute cosine of each ground-truth feature.
+    Every matrix is in the paper's orientation, named so that it cannot be passed the wrong way round:
+    truth (d, n) has one direction per column (W_p or W_r); the learned directions are the rows of
+    ``encoder`` = W_E (n_q, n_p) or the columns of ``decoder`` = W_D (n_r, n_q). Returns (n,).
     """
+    learned = _learned_rows(truth, encoder, decoder)
     L = learned / learned.norm(dim=1, keepdim=True).clamp_min(1e-12)
     T = truth / truth.norm(dim=0, keepdim=True).clamp_min(1e-12)
-    return (L @ T).abs().max(dim=0).values
+    return (L @ T.to(L)).abs().max(dim=0).values
 
 
-def gt_recovery(learned: Tensor, truth: Tensor, tau: float = 0.95) -> float:
-    """M_GT(tau): fraction of ground-truth features with a learned direction of |cos| > tau."""
-    return (best_cosines(learned, truth) > tau).float().mean().item()
+def gt_recovery(truth: Tensor, *, encoder: Tensor | None = None, decoder: Tensor | None = None,
+                tau: float = 0.95) -> float:
+    """M_GT(tau): fraction of ground-truth features with a learned direction of |cos| > tau (see best_cosines)."""
+    return (best_cosines(truth, encoder=encoder, decoder=decoder) > tau).float().mean().item()
 
 
-def max_inner_product(learned: Tensor, truth: Tensor) -> float:
-    """M_IP: mean over ground-truth features of the best |cos| with a learned direction."""
-    return best_cosines(learned, truth).mean().item()
+def max_inner_product(truth: Tensor, *, encoder: Tensor | None = None, decoder: Tensor | None = None) -> float:
+    """M_IP: mean over ground-truth features of the best |cos| with a learned direction (see best_cosines)."""
+    return best_cosines(truth, encoder=encoder, decoder=decoder).mean().item()
 
 
 def recovery(W_E: Tensor, W_D: Tensor, W_p: Tensor, W_r: Tensor, tau: float = 0.95) -> dict[str, float]:
     """M_GT(tau) and M_IP of one dictionary over its encoder rows (W_E (n_q, n_p) against W_p (n_p, n)) and over its
     decoder columns (W_D (n_r, n_q) against W_r (n_r, n)); keys M_GT_enc, M_IP_enc, M_GT_dec, M_IP_dec."""
-    s_enc, s_dec = best_cosines(W_E, W_p), best_cosines(W_D.T, W_r)
+    s_enc, s_dec = best_cosines(W_p, encoder=W_E), best_cosines(W_r, decoder=W_D)
     return {"M_GT_enc": (s_enc > tau).float().mean().item(), "M_IP_enc": s_enc.mean().item(),
             "M_GT_dec": (s_dec > tau).float().mean().item(), "M_IP_dec": s_dec.mean().item()}
 
@@ -47,6 +60,9 @@ def hungarian_mcc(W_D: Tensor, truth: Tensor) -> float:
     ground-truth columns (d, n) on |cos|; the mean |cos| over the min(n_q, n) matched pairs."""
     from scipy.optimize import linear_sum_assignment
 
+    if W_D.ndim != 2 or truth.ndim != 2 or W_D.shape[0] != truth.shape[0]:
+        raise ValueError(f"W_D (d, n_q) and truth (d, n) must share their first size d; got {tuple(W_D.shape)} "
+                         f"and {tuple(truth.shape)}")
     D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
     T = truth / truth.norm(dim=0, keepdim=True).clamp_min(1e-12)
     C = (D.T @ T).abs().double().cpu().numpy()          # (n_q, n)
@@ -65,7 +81,7 @@ def explained_variance(x_r: Tensor, x_hat: Tensor) -> float:
     return (1 - (x_r - x_hat).pow(2).sum(-1).mean() / total).item()
 
 
-def dead_fraction(codes: Tensor) -> float:
+def sample_dead_fraction(codes: Tensor) -> float:
     """Fraction of latents that never fire on the given window of samples, codes (N, n_q). The window (N samples)
     is the definition: state it next to the number."""
     return (~(codes != 0).any(0)).float().mean().item()

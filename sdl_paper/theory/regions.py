@@ -18,21 +18,25 @@ from .activations import LiteralTopK
 from ..sources.ground_truth import Coefficients, GroundTruth
 
 
-def pattern(W_E: Tensor, sigma: nn.Module, W_p: Tensor) -> Tensor:
-    """F (n_q, n), bool: F[i, d] is True when feature d alone fires latent i."""
-    return (sigma((W_p.T @ W_E.T)) != 0).T
+def pattern(W_E: Tensor, sigma: nn.Module, W_p: Tensor, b_E: Tensor | None = None) -> Tensor:
+    """F (n_q, n), bool: F[i, d] is True when feature d alone (x_p = w_p^d) fires latent i, i.e. when
+    sigma(W_E w_p^d + b_E)_i != 0 (``b_E`` (n_q,): an encoder bias, e.g. of an imported SAELens SAE)."""
+    Z = W_p.T @ W_E.T
+    return (sigma(Z if b_E is None else Z + b_E.to(Z)) != 0).T
 
 
 def pattern_counts(F: Tensor) -> dict[str, int]:
     """Numbers of dead (|F_i| = 0), monosemantic (|F_i| = 1) and polysemantic (|F_i| >= 2) latents."""
     size = F.sum(dim=1)
-    return {"dead": int((size == 0).sum()), "monosemantic": int((size == 1).sum()),
+    return {"pattern_dead": int((size == 0).sum()), "monosemantic": int((size == 1).sum()),
             "polysemantic": int((size >= 2).sum())}
 
 
 def tilde_loss(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module | None = None,
                F: Tensor | None = None) -> Tensor:
-    """L~(W_D, W_E) = sum_d M_d ||w_r^d - W_D sigma(W_E w_p^d)||^2 (a scalar).
+    """L~(W_D, W_E) = sum_d M_d ||w_r^d - W_D sigma(W_E w_p^d)||^2 (a scalar), of a bias-free dictionary (the
+    paper's; with biases the per-feature split of L_SDL fails, so :func:`sdl_paper.theory.audit.audit` refuses
+    to compute it for a dictionary with biases).
 
     With ``F`` given, sigma is replaced by the fixed mask of that pattern: the region's quadratic, smooth in both
     blocks, equal to L~ wherever the encoder's pattern is F.

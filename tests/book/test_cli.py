@@ -52,3 +52,26 @@ def test_a_run_writes_an_executed_notebook_that_reflects_the_new_value(tmp_path)
     assert "{glue:text}" not in page and "glue:text" not in page, "a glued value was left as a placeholder"
     assert 'pasted-text">48<' in page                           # the new n_q, pasted into the prose
     assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file() and "Traceback" not in page
+
+
+def test_audit_reads_our_folders_and_saelens_folders_and_names_bad_input(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    import sdl_paper as sdl
+
+    x = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    np.save(tmp_path / "acts.npy", x.numpy())
+    np.save(tmp_path / "W.npy", np.eye(8, dtype=np.float32))
+    d = sdl.Dictionary.from_state(sdl.train(x, sdl.Config(k=2, steps=10, batch_size=32), 16, [0], progress=False))
+    sdl.save_dictionary(d, tmp_path / "d")
+    sdl.export_saelens(d, tmp_path / "sae")
+    for path in ("d", "sae"):
+        assert main(["audit", str(tmp_path / path), "--data", str(tmp_path / "acts.npy"), "--directions",
+                     str(tmp_path / "W.npy")]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["method"] == "topk" and report["L0"] <= 2 and "M_GT_dec" in report
+    assert main(["audit", str(tmp_path / "nothing")]) == 2
+    assert "no such dictionary folder" in capsys.readouterr().err
+    assert main(["audit", str(tmp_path / "d"), "--model", "3"]) == 2
+    assert "this file holds 1 models" in capsys.readouterr().err

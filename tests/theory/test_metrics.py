@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sdl_paper.theory import metrics
@@ -6,23 +7,23 @@ from sdl_paper.theory import metrics
 def test_recovering_every_direction_scores_one_and_sign_does_not_matter():
     W = torch.linalg.qr(torch.randn(8, 8))[0][:, :5]
     learned = torch.cat([-2 * W.T, torch.randn(3, 8)])          # rows: flipped and scaled truth plus noise
-    assert metrics.gt_recovery(learned, W) == 1.0
-    assert abs(metrics.max_inner_product(learned, W) - 1.0) < 1e-6
+    assert metrics.gt_recovery(W, encoder=learned) == 1.0
+    assert abs(metrics.max_inner_product(W, encoder=learned) - 1.0) < 1e-6
 
 
 def test_random_directions_recover_nothing_in_high_dimension():
     g = torch.Generator().manual_seed(0)
     W = torch.randn(256, 20, generator=g)
-    assert metrics.gt_recovery(torch.randn(30, 256, generator=g), W) == 0.0
-    assert metrics.max_inner_product(torch.randn(30, 256, generator=g), W) < 0.4
+    assert metrics.gt_recovery(W, encoder=torch.randn(30, 256, generator=g)) == 0.0
+    assert metrics.max_inner_product(W, encoder=torch.randn(30, 256, generator=g)) < 0.4
 
 
 def test_threshold_tau_is_strict():
     truth = torch.eye(2)
     learned = torch.tensor([[0.95, (1 - 0.95 ** 2) ** 0.5]])
-    s = metrics.best_cosines(learned, truth)
+    s = metrics.best_cosines(truth, encoder=learned)
     assert torch.isclose(s[0], torch.tensor(0.95))
-    assert metrics.gt_recovery(learned, truth, tau=0.9) == 0.5
+    assert metrics.gt_recovery(truth, encoder=learned, tau=0.9) == 0.5
 
 
 def test_hungarian_mcc_is_one_for_a_permuted_truth_and_one_to_one():
@@ -30,7 +31,7 @@ def test_hungarian_mcc_is_one_for_a_permuted_truth_and_one_to_one():
     assert abs(metrics.hungarian_mcc(W[:, [3, 1, 4, 0, 2]] * -1, W) - 1) < 1e-6
     dup = torch.cat([W[:, :1]] * 5, dim=1)                          # five copies of one feature
     assert metrics.hungarian_mcc(dup, W) < 0.3                      # many-to-one is not rewarded
-    assert abs(metrics.gt_recovery(dup.T, W) - 0.2) < 1e-6          # the paper's M_GT counts it once too
+    assert abs(metrics.gt_recovery(W, decoder=dup) - 0.2) < 1e-6          # the paper's M_GT counts it once too
 
 
 def test_explained_variance_subtracts_the_mean():
@@ -41,7 +42,7 @@ def test_explained_variance_subtracts_the_mean():
 
 def test_l0_and_dead_fraction():
     codes = torch.tensor([[1.0, 0.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0]])
-    assert metrics.l0(codes) == 1.5 and metrics.dead_fraction(codes) == 0.5
+    assert metrics.l0(codes) == 1.5 and metrics.sample_dead_fraction(codes) == 0.5
 
 
 def _pair_world():
@@ -98,3 +99,20 @@ def test_absorption_scores_detect_an_absorbed_child():
     faithful = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=2)
     assert absorbed["full"] == 1.0 and absorbed["parent_in_child"] > 0.7
     assert faithful["full"] == 0.0 and abs(faithful["parent_in_child"]) < 1e-6
+
+
+def test_orientation_is_named_and_shapes_are_checked():
+    g = torch.Generator().manual_seed(0)
+    W_p = torch.linalg.qr(torch.randn(6, 6, generator=g))[0]              # n = n_p = 6
+    W_E = torch.cat([W_p.T[:3], torch.randn(3, 6, generator=g)])         # (n_q = 6, n_p): rows 0-2 are features
+    W_D = W_E.T.clone()                                                  # (n_p, n_q): the same directions
+    assert metrics.gt_recovery(W_p, encoder=W_E) == metrics.gt_recovery(W_p, decoder=W_D) >= 0.5
+    assert metrics.gt_recovery(W_p, encoder=W_D) < 0.5                   # the wrong matrix gives another number
+    with pytest.raises(TypeError):
+        metrics.gt_recovery(W_D, W_p)                                    # positional: refused, not guessed
+    with pytest.raises(TypeError, match="exactly one"):
+        metrics.best_cosines(W_p, encoder=W_E, decoder=W_D)
+    with pytest.raises(ValueError, match="decoder W_D must be"):
+        metrics.gt_recovery(W_p, decoder=torch.randn(5, 6))
+    with pytest.raises(ValueError, match="share their first size"):
+        metrics.hungarian_mcc(torch.randn(5, 6), W_p)

@@ -19,7 +19,7 @@ def test_pattern_marks_which_features_fire_which_latents():
     W_E = torch.tensor([[1.0, 1.0, -1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
     F = rg.pattern(W_E, RELU, W_p)
     assert F.tolist() == [[True, True, False], [False, False, False]]
-    assert rg.pattern_counts(F) == {"dead": 1, "monosemantic": 0, "polysemantic": 1}
+    assert rg.pattern_counts(F) == {"pattern_dead": 1, "monosemantic": 0, "polysemantic": 1}
 
 
 def test_masked_loss_equals_the_true_loss_inside_the_region():

@@ -1,0 +1,278 @@
+"""Data sources for the training engine: ground truth, tensors, iterators of batches, activations on disk.
+
+A source gives the engine batches of K models, x_p (K, B, n_p) and x_r (K, B, n_r): the encoder's input and the
+decoder's target (the same for an SAE; an MLP's input and output for a transcoder; the concatenation of m layers
+for a crosscoder). Optional ``directions`` (W_p (n_p, n), W_r (n_r, n): known feature directions, anchors or class
+means) enable the ground-truth metrics; without them the engine refuses to compute them rather than guess.
+
+Kinds (build any of them with :func:`as_source`):
+
+- :class:`GroundTruthSource`: codes drawn fresh from a :class:`~sdl_paper.sources.ground_truth.GroundTruth`.
+- :class:`ArraySource`: rows of a tensor, or of a memory-mapped ``.npy`` / ``.safetensors`` file (only the rows of
+  a batch are read: peak memory is set by the batch, not the file). Each model draws its rows i.i.d. uniformly with
+  its own seeded generator, so a run is reproducible and resumable.
+- :class:`IteratorSource`: batches (B, n_p) or pairs ((B, n_p), (B, n_r)) from any iterable; every model sees the
+  same batches, training stops when the iterable ends, and a resumed run cannot replay it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+DATA_SEED_OFFSET = 1_000_003  # model k's data generator is seeded with seeds[k] + this (its init uses seeds[k])
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": "bf16"}
+
+
+class Source:
+    """Base class: sizes, optional directions and a batch sampler. Subclasses define :meth:`rows`."""
+
+    n_p: int
+    n_r: int
+    shared_batches = False           # True: every model gets the same batch (iterators)
+    directions: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def W_p(self) -> Tensor:
+        """(n_p, n) known input-side directions; refuses when none were supplied."""
+        return self._directions()[0]
+
+    @property
+    def W_r(self) -> Tensor:
+        """(n_r, n) known target-side directions; refuses when none were supplied."""
+        return self._directions()[1]
+
+    def _directions(self) -> tuple[Tensor, Tensor]:
+        if self.directions is None:
+            raise ValueError(f"{self.describe()['kind']} source has no directions: pass directions=(W_p, W_r) "
+                             "(ground truth, anchors or class means) to compute ground-truth metrics")
+        return self.directions
+
+    def generators(self, seeds: list[int]) -> list[torch.Generator]:
+        """One data generator per model, seeded from that model's seed."""
+        return [torch.Generator().manual_seed(s + DATA_SEED_OFFSET) for s in seeds]
+
+    def sample(self, generators: list[torch.Generator], batch: int, device) -> tuple[Tensor, Tensor]:
+        """(x_p, x_r) of shapes (K, B, n_p), (K, B, n_r): model k's batch from generators[k]."""
+        pairs = [self.rows(batch, g) for g in generators]
+        return (torch.stack([p for p, _ in pairs]).to(device), torch.stack([r for _, r in pairs]).to(device))
+
+    def pool(self, n: int, generator: torch.Generator, device="cpu") -> tuple[Tensor, Tensor]:
+        """n samples (x_p (n, n_p), x_r (n, n_r)) for resampling and evaluation."""
+        x_p, x_r = self.rows(n, generator)
+        return x_p.to(device), x_r.to(device)
+
+    def rows(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """A JSON-able description stored with checkpoints."""
+        return {"kind": type(self).__name__, "n_p": self.n_p, "n_r": self.n_r}
+
+
+class GroundTruthSource(Source):
+    """Fresh codes x ~ the ground truth's law each step; x_p = W_p x, x_r = W_r x."""
+
+    def __init__(self, gt):
+        self.gt, self.n_p, self.n_r = gt, gt.n_p, gt.n_r
+        self.directions = (gt.W_p, gt.W_r)
+
+    def rows(self, n, generator):
+        x = self.gt.coefficients.sample(n, generator, dtype=self.gt.W_p.dtype)
+        return x @ self.gt.W_p.T.to(x.device), x @ self.gt.W_r.T.to(x.device)
+
+    def sample(self, generators, batch, device):
+        xs = torch.stack([self.gt.coefficients.sample(batch, g, dtype=self.gt.W_p.dtype) for g in generators])
+        xs = xs.to(device)
+        return xs @ self.gt.W_p.T.to(device), xs @ self.gt.W_r.T.to(device)
+
+
+def _check_directions(directions, n_p: int, n_r: int):
+    if directions is None:
+        return None
+    if isinstance(directions, Tensor):
+        directions = (directions, directions)
+    W_p, W_r = (torch.as_tensor(d, dtype=torch.float32) for d in directions)
+    if W_p.ndim != 2 or W_p.shape[0] != n_p or W_r.ndim != 2 or W_r.shape[0] != n_r or W_p.shape[1] != W_r.shape[1]:
+        raise ValueError(f"directions must be (W_p (n_p={n_p}, n), W_r (n_r={n_r}, n)) with one column per "
+                         f"direction; got {tuple(W_p.shape)} and {tuple(W_r.shape)}")
+    return W_p, W_r
+
+
+def open_array(path: Path) -> np.ndarray:
+    """A read-only memory map of the single 2-D array in a ``.npy`` or ``.safetensors`` file (no object arrays)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        if path.suffix == ".npy":
+            arr = np.load(path, mmap_mode="r")   # numpy refuses object arrays by default
+        elif path.suffix == ".safetensors":
+            with open(path, "rb") as f:
+                (size,) = struct.unpack("<Q", f.read(8))
+                if size > os.path.getsize(path) - 8:
+                    raise ValueError("header longer than the file")
+                header = json.loads(f.read(size))
+            header.pop("__metadata__", None)
+            if len(header) != 1:
+                raise ValueError(f"expected one tensor, found {sorted(header)}; store one array per file")
+            (info,) = header.values()
+            dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
+            if dtype is None:
+                raise ValueError(f"dtype {info['dtype']} not supported; allowed: {', '.join(_SAFETENSORS_DTYPES)}")
+            start, end = info["data_offsets"]
+            shape = tuple(info["shape"])
+            itemsize = 2 if dtype == "bf16" else np.dtype(dtype).itemsize
+            if end - start != itemsize * int(np.prod(shape)) or 8 + size + end > os.path.getsize(path):
+                raise ValueError("file is truncated or its header does not match its data")
+            arr = np.memmap(path, dtype=np.uint16 if dtype == "bf16" else dtype, mode="r", offset=8 + size + start,
+                            shape=shape)
+            if dtype == "bf16":
+                arr = _BF16(arr)
+        else:
+            raise ValueError(f"unknown file type {path.suffix!r}; allowed: .npy, .safetensors")
+    except (ValueError, OSError, KeyError, json.JSONDecodeError, struct.error) as e:
+        raise ValueError(f"{path}: cannot read activations ({e})") from None
+    if len(arr.shape) != 2 or arr.shape[0] < 1:
+        raise ValueError(f"{path}: activations must be a 2-D array (samples, width); got shape {arr.shape}")
+    return arr
+
+
+class _BF16:
+    """A bfloat16 memory map (stored as uint16) whose rows convert to float32 on read."""
+
+    def __init__(self, raw: np.ndarray):
+        self.raw, self.shape = raw, raw.shape
+
+    def __getitem__(self, idx):
+        return torch.from_numpy(np.ascontiguousarray(self.raw[idx])).view(torch.bfloat16).float().numpy()
+
+
+class ArraySource(Source):
+    """Rows of stored activations: a tensor (N, n_p) or a ``.npy`` / ``.safetensors`` file, memory-mapped.
+
+    Args:
+        inputs: tensor, array or path of x_p (N, n_p).
+        targets: the same for x_r (N, n_r) (a transcoder's MLP outputs); default: the inputs (an SAE).
+        directions: optional (W_p (n_p, n), W_r (n_r, n)), or one (n_p, n) matrix for both.
+    """
+
+    def __init__(self, inputs, targets=None, directions=None):
+        self.names = [str(inputs) if isinstance(inputs, (str, Path)) else "tensor"]
+        self.x_p = self._open(inputs)
+        self.x_r = self.x_p if targets is None else self._open(targets)
+        if targets is not None:
+            self.names.append(str(targets) if isinstance(targets, (str, Path)) else "tensor")
+        if self.x_r.shape[0] != self.x_p.shape[0]:
+            raise ValueError(f"inputs have {self.x_p.shape[0]} rows but targets {self.x_r.shape[0]}; "
+                             "they must be paired row by row")
+        self.N, self.n_p, self.n_r = self.x_p.shape[0], self.x_p.shape[1], self.x_r.shape[1]
+        self.directions = _check_directions(directions, self.n_p, self.n_r)
+
+    @staticmethod
+    def _open(x):
+        if isinstance(x, (str, Path)):
+            return open_array(Path(x))
+        t = torch.as_tensor(x)
+        if t.ndim != 2 or not t.is_floating_point():
+            raise ValueError(f"activations must be a 2-D float tensor (samples, width); got {t.dtype} "
+                             f"of shape {tuple(t.shape)}")
+        if not torch.isfinite(t).all():
+            raise ValueError("activations contain NaN or infinite values")
+        return t.detach().float().cpu()
+
+    def rows(self, n, generator):
+        idx = torch.randint(0, self.N, (n,), generator=generator, device=generator.device).cpu()
+        return self._take(self.x_p, idx), (self._take(self.x_r, idx) if self.x_r is not self.x_p else None)
+
+    @staticmethod
+    def _take(arr, idx: Tensor) -> Tensor:
+        if isinstance(arr, Tensor):
+            return arr[idx]
+        order = np.argsort(idx.numpy())                      # sorted reads are sequential on disk
+        out = torch.empty(len(idx), arr.shape[1])
+        out[torch.from_numpy(order)] = torch.from_numpy(np.asarray(arr[idx.numpy()[order]], dtype=np.float32))
+        return out
+
+    def sample(self, generators, batch, device):
+        pairs = [self.rows(batch, g) for g in generators]
+        x_p = torch.stack([p for p, _ in pairs]).to(device)
+        x_r = x_p if pairs[0][1] is None else torch.stack([r for _, r in pairs]).to(device)
+        return x_p, x_r
+
+    def pool(self, n, generator, device="cpu"):
+        x_p, x_r = self.rows(n, generator)
+        return x_p.to(device), (x_p if x_r is None else x_r).to(device)
+
+    def describe(self):
+        return super().describe() | {"rows": self.N, "files": self.names}
+
+
+class IteratorSource(Source):
+    """Batches from an iterable: each item is x (B, n_p) or a pair (x_p (B, n_p), x_r (B, n_r)).
+
+    The first batch fixes the sizes. Every model trains on the same batches; :meth:`sample` raises
+    ``StopIteration`` when the iterable ends (the engine then stops and records the step).
+    """
+
+    shared_batches = True
+
+    def __init__(self, batches: Iterable, directions=None):
+        self._it: Iterator = iter(batches)
+        self._first = self._next()
+        self.n_p, self.n_r = self._first[0].shape[1], self._first[1].shape[1]
+        self.directions = _check_directions(directions, self.n_p, self.n_r)
+
+    def _next(self):
+        item = next(self._it)
+        x_p, x_r = item if isinstance(item, (tuple, list)) else (item, item)
+        x_p, x_r = torch.as_tensor(x_p).float(), torch.as_tensor(x_r).float()
+        if x_p.ndim != 2 or x_r.ndim != 2 or x_p.shape[0] != x_r.shape[0]:
+            raise ValueError(f"each batch must be (B, n_p) or a pair ((B, n_p), (B, n_r)); got shapes "
+                             f"{tuple(x_p.shape)}, {tuple(x_r.shape)}")
+        if hasattr(self, "n_p") and (x_p.shape[1], x_r.shape[1]) != (self.n_p, self.n_r):
+            raise ValueError(f"batch widths changed from ({self.n_p}, {self.n_r}) to ({x_p.shape[1]}, "
+                             f"{x_r.shape[1]})")
+        return x_p, x_r
+
+    def rows(self, n, generator):
+        x_p, x_r = self._first if self._first is not None else self._next()
+        self._first = None
+        return x_p, x_r
+
+    def sample(self, generators, batch, device):
+        x_p, x_r = self.rows(batch, None)
+        K = len(generators)
+        return x_p.to(device).expand(K, -1, -1), x_r.to(device).expand(K, -1, -1)
+
+
+def as_source(data, targets=None, directions=None) -> Source:
+    """A :class:`Source` from a GroundTruth, a Source, a tensor or array, a file path, a list of per-layer
+    sources (a crosscoder: layers concatenated along the width) or an iterable of batches."""
+    from .ground_truth import GroundTruth
+
+    if isinstance(data, Source):
+        if targets is not None or directions is not None:
+            raise ValueError("targets and directions belong to the source you built; pass them to its constructor")
+        return data
+    if isinstance(data, GroundTruth):
+        if targets is not None or directions is not None:
+            raise ValueError("a GroundTruth carries its own targets and directions")
+        return GroundTruthSource(data)
+    if isinstance(data, (Tensor, np.ndarray, str, Path)):
+        return ArraySource(data, targets, directions)
+    if isinstance(data, list) and data and all(isinstance(d, (Tensor, np.ndarray)) for d in data):
+        x = torch.cat([torch.as_tensor(d) for d in data], dim=1)   # crosscoder: m layers side by side
+        y = None if targets is None else torch.cat([torch.as_tensor(d) for d in targets], dim=1)
+        return ArraySource(x, y, directions)
+    if isinstance(data, Iterable):
+        if targets is not None:
+            raise ValueError("an iterable yields (x_p, x_r) pairs itself; do not pass targets")
+        return IteratorSource(data, directions)
+    raise TypeError(f"cannot train on {type(data).__name__}; allowed: GroundTruth, Source, tensor, numpy array, "
+                    ".npy or .safetensors path, list of per-layer tensors (crosscoder), iterable of batches")

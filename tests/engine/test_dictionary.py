@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from sdl_paper import Config, Dictionary, train
+from sdl_paper.engine import dictionary as D
+from sdl_paper.sources import ground_truth
+
+
+def _gt():
+    return ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0).view([0], [0])
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(resample_at=(100,)), "only apply with remedy='resample'"),
+    (dict(resample_every=50, remedy="auxk"), "only apply with remedy='resample'"),
+    (dict(aux_k=8), "only applies with remedy='auxk'"),
+    (dict(prefixes=(4, 8)), "only apply to method='matryoshka'"),
+    (dict(method="matryoshka", prefixes=(8, 4)), "strictly increasing"),
+    (dict(method="topk", activation="relu"), "only with method='relu'"),
+    (dict(method="relu", activation="sparkle"), "unknown activation"),
+    (dict(method="gated"), "allowed: relu"),
+])
+def test_config_refuses_settings_that_would_be_ignored_or_cannot_run(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**kw)
+
+
+@pytest.mark.parametrize("kw, n_q, seeds, match", [
+    (dict(k=20), 16, [0], "k=20 exceeds the number of latents n_q=16"),
+    (dict(method="matryoshka", prefixes=(8, 32)), 16, [0], "exceed n_q=16"),
+    (dict(method="relu", activation="topk:32"), 16, [0], "more latents than n_q=16"),
+    (dict(anchors=2), 16, [0], "anchors are missing"),
+])
+def test_train_refuses_sizes_that_cannot_run_before_any_step(kw, n_q, seeds, match):
+    with pytest.raises(ValueError, match=match):
+        train(_gt(), Config(steps=5, **kw), n_q, seeds, progress=False)
+
+
+def test_seeds_must_be_a_list_and_a_missing_gpu_is_named():
+    with pytest.raises(TypeError, match="non-empty list of ints"):
+        train(_gt(), Config(steps=5), 16, 3, progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device"):
+            train(_gt(), Config(steps=5), 16, [0], device="cuda", progress=False)
+    with pytest.raises(TypeError, match="must be an int"):
+        Config(k=2.5)
+
+
+def test_help_shows_every_field_with_its_meaning():
+    doc = Config.__doc__
+    for name in Config.__dataclass_fields__:
+        assert f"{name}:" in doc or f" {name}: " in doc, f"Config field {name} is not documented"
+
+
+@pytest.mark.parametrize("cfg", [Config(k=2), Config(method="jumprelu"), Config(method="relu", tied=True),
+                                 Config(method="batchtopk", k=2), Config(method="relu", activation="relu>topk:1")])
+def test_to_sdl_and_from_sdl_are_inverse_and_compute_the_same_codes(cfg):
+    state = train(_gt(), Config(**(cfg.to_dict() | {"steps": 10, "batch_size": 16})), 16, [0], progress=False)
+    run_cfg = Config.from_dict(state.config)
+    model = D.to_sdl(state.params, run_cfg)
+    x = torch.randn(32, 8)
+    assert torch.allclose(model.encode(x), Dictionary.from_state(state).encode(x), atol=1e-6)
+    back = D.from_sdl(model, run_cfg)
+    assert all(torch.allclose(back[k], state.params[k]) for k in state.params)
+
+
+def test_config_round_trips_through_a_dict_and_refuses_unknown_keys():
+    cfg = Config(method="matryoshka", prefixes=(2, 8), k=2)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown Config fields"):
+        Config.from_dict({"d_sae": 16})
