@@ -21,6 +21,7 @@ from .kernels import JumpReLUSTE, batchtopk_mask, topk_mask
 
 METHODS = ("relu", "relu_dec", "jumprelu", "topk", "batchtopk", "matryoshka")
 REMEDIES = ("none", "resample", "auxk")
+PRACTICES = ("theory", "standard")
 
 
 @dataclass
@@ -53,6 +54,11 @@ class Config:
         activation: a spec of the activation registry replacing the method's sigma, for theory experiments
             (``"relu>topk:1"``, ``"literaltopk:2"``); only with method ``relu``, whose L1 coefficient ``l1`` still
             applies (``l1=0``: plain reconstruction). Empty: the method's own sigma.
+        practice: ``theory`` (as the theorems: z = W_E x + b_E) or ``standard`` (SAELens 6.54.12's forward pass:
+            z = W_E (x - b_D) + b_E and, for TopK, pre-activations times decoder-column norms, codes divided by
+            them before decoding; methods topk and relu_dec only, with biases). :meth:`standard` gives SAELens's
+            default hyperparameters too.
+        clip_grad: clip each model's gradient norm to this value before the Adam step (0: off; SAELens: 1.0).
     """
 
     method: str = "topk"
@@ -86,6 +92,8 @@ class Config:
     track_every: int = 0
     tau: float = 0.95
     activation: str = ""
+    practice: str = "theory"
+    clip_grad: float = 0.0
 
     def __post_init__(self):
         for name in ("k", "steps", "batch_size", "log_every", "dead_window", "resample_pool", "aux_k", "anchors",
@@ -126,8 +134,28 @@ class Config:
                 raise ValueError(f"activation={self.activation!r} replaces sigma only with method='relu' (the "
                                  f"method {self.method!r} has its own sigma)")
             _sigma(self.activation)                  # a ValueError here explains what is wrong with the spec
+        if self.practice not in PRACTICES:
+            raise ValueError(f"practice={self.practice!r}; allowed: {', '.join(PRACTICES)}")
+        if self.practice == "standard" and (self.method not in ("topk", "relu_dec") or not self.bias
+                                            or self.tied or self.activation):
+            raise ValueError("practice='standard' (SAELens's forward pass) is implemented for methods 'topk' and "
+                             "'relu_dec' with bias=True, untied, without an activation override; got "
+                             f"method={self.method!r}, bias={self.bias}, tied={self.tied}")
+        if self.clip_grad < 0:
+            raise ValueError(f"clip_grad={self.clip_grad!r} must be >= 0")
         if any(s < 1 for s in self.resample_at):
             raise ValueError(f"resample_at={self.resample_at} must hold steps >= 1")
+
+    @classmethod
+    def standard(cls, method: str = "topk", **overrides) -> "Config":
+        """SAELens 6.54.12's defaults for ``method`` (topk or relu_dec), as read from its source: forward pass of
+        the standard practice, biases, decoder columns of norm 0.1 at initialisation with W_E = W_D^T, no decoder
+        renormalisation, Adam lr 3e-4 and betas (0.9, 0.999), gradient-norm clipping 1.0; TopK: AuxK with
+        coefficient 1 and a 1000-step dead window; standard SAE: L1 weighted by decoder norms (l1_coefficient 1)."""
+        base = dict(method=method, practice="standard", bias=True, init_scale=0.1, unit_decoder=False, lr=3e-4,
+                    betas=(0.9, 0.999), clip_grad=1.0, dead_window=1000)
+        base |= dict(remedy="auxk", aux_coef=1.0, sparse=False) if method == "topk" else dict(l1=1.0)
+        return cls(**(base | overrides))
 
     def check_sizes(self, n_p: int, n_q: int, n_r: int) -> None:
         """Refuse what cannot run with these sizes (k or prefixes beyond n_q, a tied model with n_r != n_p)."""
@@ -139,6 +167,9 @@ class Config:
             raise ValueError(f"matryoshka prefixes {self.prefixes} exceed n_q={n_q}")
         if self.tied and n_r != n_p:
             raise ValueError(f"tied=True needs n_r = n_p (a tied SAE); got n_r={n_r}, n_p={n_p}")
+        if self.practice == "standard" and n_r != n_p:
+            raise ValueError(f"practice='standard' subtracts b_D from the input, so it needs n_r = n_p (an SAE); "
+                             f"got n_p={n_p}, n_r={n_r}")
 
     def to_dict(self) -> dict:
         """JSON-able fields (tuples as lists)."""
@@ -214,9 +245,13 @@ def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[in
 
 def encode(params: dict[str, Tensor], x_p: Tensor, cfg: Config) -> tuple[Tensor, Tensor]:
     """(pre-activations z, codes a), both (K, B, n_q), for batches x_p (K, B, n_p)."""
+    if cfg.practice == "standard":
+        x_p = x_p - params["b_D"][:, None]          # SAELens: b_dec subtracted from the input
     z = torch.bmm(x_p, params["W_E"].transpose(1, 2))
     if "b_E" in params:
         z = z + params["b_E"][:, None]
+    if cfg.practice == "standard" and cfg.method == "topk":
+        z = z * params["W_D"].norm(dim=1)[:, None]    # SAELens: rescale_acts_by_decoder_norm
     if cfg.activation:                    # per model: a batch-coupled sigma must not mix the K models
         sigma = _sigma(cfg.activation)
         return z, torch.stack([sigma(z[k]) for k in range(z.shape[0])])
@@ -234,8 +269,11 @@ def with_decoder(params: dict[str, Tensor]) -> dict[str, Tensor]:
     return params if "W_D" in params else {**params, "W_D": params["W_E"].transpose(1, 2)}
 
 
-def decode(params: dict[str, Tensor], a: Tensor) -> Tensor:
-    """Reconstructions (K, B, n_r) of codes a (K, B, n_q)."""
+def decode(params: dict[str, Tensor], a: Tensor, cfg: Config | None = None) -> Tensor:
+    """Reconstructions (K, B, n_r) of codes a (K, B, n_q) (standard-practice TopK: codes divided by the decoder
+    norms first, as SAELens does)."""
+    if cfg is not None and cfg.practice == "standard" and cfg.method == "topk":
+        a = a / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
     out = torch.bmm(a, params["W_D"].transpose(1, 2))
     return out + params["b_D"][:, None] if "b_D" in params else out
 
@@ -246,6 +284,17 @@ def dead_mask(state: State, window: int) -> Tensor:
     """(K, n_q) bool: latents that have not fired in any of the last ``window`` steps (none before ``window``
     steps), the same count as :func:`sdl_paper.engine.experiments.dead_by_window` on the recorded firing."""
     return (state.step - 1 - state.last_fired) >= window
+
+
+def fold_standard(params: dict[str, Tensor], cfg: Config) -> dict[str, Tensor]:
+    """Parameters of the plain form (z = W_E x + b_E, x_hat = W_D a + b_D) computing the same codes and
+    reconstructions as a standard-practice dictionary."""
+    W_E, W_D, b_E, b_D = params["W_E"], params["W_D"], params["b_E"], params["b_D"]
+    b_E = b_E - torch.einsum("kqp,kp->kq", W_E, b_D)
+    if cfg.method == "topk":
+        n = W_D.norm(dim=1)                                           # (K, n_q)
+        W_E, b_E, W_D = W_E * n[..., None], b_E * n, W_D / n[:, None].clamp_min(1e-12)
+    return {**params, "W_E": W_E.contiguous(), "W_D": W_D.contiguous(), "b_E": b_E.contiguous()}
 
 
 def sizes(params: dict[str, Tensor]) -> tuple[int, int, int, int]:
@@ -310,7 +359,11 @@ class Dictionary:
     def from_state(cls, state: State, cfg: Config | None = None) -> "Dictionary":
         cfg = cfg or Config.from_dict(state.config)
         params = {k: v.detach().cpu().clone() for k, v in state.params.items()}
-        return cls(params, cfg, list(state.seeds), {"step": state.step, "source": state.source})
+        meta = {"step": state.step, "source": state.source}
+        if cfg.practice == "standard":
+            params, meta["trained_with"] = fold_standard(params, cfg), cfg.to_dict()
+            cfg = Config(**(cfg.to_dict() | {"practice": "theory", "remedy": "none", "aux_k": 0}))
+        return cls(params, cfg, list(state.seeds), meta)
 
     @property
     def sizes(self) -> dict[str, int]:

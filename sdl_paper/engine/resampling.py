@@ -61,7 +61,7 @@ def resample(state: State, source, cfg: Config, device="cpu") -> list[int]:
         x_p, x_r = source.pool(cfg.resample_pool, g, device)
         single = {name: p[k:k + 1] for name, p in P.items()}
         _, a = encode(single, x_p[None], cfg)
-        loss = (x_r - decode(with_decoder(single), a)[0]).pow(2).sum(-1)
+        loss = (x_r - decode(with_decoder(single), a, cfg)[0]).pow(2).sum(-1)
         weights = loss.pow(2).double().to(g.device)        # the generator's device (CUDA batches: a CUDA one)
         if weights.sum() == 0:
             weights = torch.ones_like(weights)

@@ -52,7 +52,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
         l0 = (vals > 0).float().sum(-1).mean(1)
     else:
         z, a = encode(params, x_p, cfg)
-        x_hat = decode(params, a)
+        x_hat = decode(params, a, cfg)
         fired, l0 = (a != 0).any(dim=1), (a != 0).float().sum(-1).mean(1)
     if cfg.method == "matryoshka":
         n_q = a.shape[-1]
@@ -81,10 +81,25 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
             z = z + params["b_E"][:, None] if "b_E" in params else z
         z_dead = z.masked_fill(~dead[:, None], float("-inf"))
         mask = topk_mask(z_dead, k_aux) & dead[:, None]
-        e_hat = torch.bmm(z * mask, params["W_D"].transpose(1, 2))   # no decoder bias in e_hat (Gao et al. 2024)
+        codes = z * mask
+        if cfg.practice == "standard":               # SAELens: rescaled codes, weight min(n_dead / k_aux, 1)
+            codes = codes / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
+        e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))   # no decoder bias in e_hat (Gao et al. 2024)
         aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
+        if cfg.practice == "standard":
+            aux = aux * (dead.sum(1).to(aux.dtype) / (cfg.aux_k or x_p.shape[-1] // 2)).clamp(max=1.0)
     rec, penalty, aux = rec.float(), penalty.float(), aux.float()
     return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "fired": fired, "L0": l0}
+
+
+@torch.no_grad()
+def clip_per_model(params: dict[str, Tensor], max_norm: float) -> None:
+    """Scale each model's gradient (all its parameters together) to norm at most ``max_norm``, as
+    torch.nn.utils.clip_grad_norm_ does for one model; models stay independent."""
+    norm = torch.stack([p.grad.pow(2).flatten(1).sum(1) for p in params.values()]).sum(0).sqrt()   # (K,)
+    scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    for p in params.values():
+        p.grad.mul_(scale.view(-1, *([1] * (p.grad.ndim - 1))))
 
 
 def adam_step(state: State, lr: float, betas: tuple[float, float], eps: float = 1e-8) -> None:
@@ -217,6 +232,8 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
         for name in ("rec", "L0"):
             terms[name] = dist.all_mean(terms[name].detach().clone())
         terms["fired"] = dist.all_any(terms["fired"])
+        if cfg.clip_grad:
+            clip_per_model(state.params, cfg.clip_grad)
         adam_step(state, cfg.lr, cfg.betas)
         with torch.no_grad():
             if cfg.unit_decoder:
@@ -258,7 +275,7 @@ def evaluate(params: dict[str, Tensor], data, cfg: Config, n_samples: int = 4096
     else:
         x_p, x_r = (v.expand(K, -1, -1) for v in source.pool(n_samples, torch.Generator().manual_seed(seed), device))
     _, a = encode(params, x_p, cfg)
-    return (x_r - decode(with_decoder(params), a)).pow(2).sum(-1).mean(1).cpu()
+    return (x_r - decode(with_decoder(params), a, cfg)).pow(2).sum(-1).mean(1).cpu()
 
 
 @torch.no_grad()

@@ -69,3 +69,36 @@ def test_config_round_trips_through_a_dict_and_refuses_unknown_keys():
     assert Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown Config fields"):
         Config.from_dict({"d_sae": 16})
+
+
+def test_standard_practice_is_saelens_forward_pass_and_folds_to_the_plain_form():
+    gt = _gt()
+    cfg = Config.standard("topk", k=2, steps=30, batch_size=32)
+    assert (cfg.lr, cfg.init_scale, cfg.bias, cfg.unit_decoder, cfg.remedy, cfg.aux_coef, cfg.clip_grad) == \
+        (3e-4, 0.1, True, False, "auxk", 1.0, 1.0)
+    state = train(gt, cfg, 16, [0], progress=False)
+    P = {k: v for k, v in state.params.items()}
+    P["b_D"] = P["b_D"] + 0.3                                       # a decoder bias that matters
+    x = torch.randn(64, 8)
+    norms = P["W_D"][0].norm(dim=0)
+    h = ((x - P["b_D"][0]) @ P["W_E"][0].T + P["b_E"][0]) * norms   # SAELens: b_dec off the input, rescaled
+    v, i = h.topk(2, dim=-1)
+    z = torch.zeros_like(h).scatter(-1, i, torch.relu(v))
+    x_hat = (z / norms) @ P["W_D"][0].T + P["b_D"][0]
+    _, a = D.encode(P, x[None], cfg)
+    assert torch.allclose(a[0], z, atol=1e-5) and torch.allclose(D.decode(P, a, cfg)[0], x_hat, atol=1e-5)
+    state.params = P
+    d = Dictionary.from_state(state)                                # folded: plain form, same numbers
+    assert d.cfg.practice == "theory" and d.meta["trained_with"]["practice"] == "standard"
+    assert torch.allclose(d.encode(x), z, atol=1e-4) and torch.allclose(d.decode(d.encode(x)), x_hat, atol=1e-4)
+    with pytest.raises(ValueError, match="implemented for methods 'topk' and 'relu_dec'"):
+        Config(method="jumprelu", practice="standard", bias=True)
+
+
+def test_gradient_clipping_is_per_model():
+    from sdl_paper.engine.trainer import clip_per_model
+
+    params = {"W": torch.zeros(2, 3, requires_grad=True)}
+    params["W"].grad = torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.4, 0.0]])   # norms 5 and 0.5
+    clip_per_model(params, 1.0)
+    assert torch.allclose(params["W"].grad.norm(dim=1), torch.tensor([1.0, 0.5]), atol=1e-5)
