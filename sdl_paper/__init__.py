@@ -12,7 +12,7 @@ The names most work needs are here: ``train``, ``Config``, ``Dictionary``, ``sav
   ``kernels``, ``resampling``, ``distributed``, ``device``, ``progress``), ``audit``, and the controlled experiments
   (``experiments``, ``absorption_experiments``).
 - :mod:`sdl_paper.sources`: data (``ground_truth``: synthetic ground truth under the linear representation
-  hypothesis; ``arrays``: tensors, iterators and memory-mapped ``.npy`` / ``.safetensors`` activations).
+  hypothesis; ``arrays``: tensors, iterators and ``.npy`` / ``.safetensors`` activations read by rows).
 - :mod:`sdl_paper.formats`: files (``files``: safetensors + JSON dictionaries and checkpoints; ``saelens``: SAELens's
   layout, both ways).
 - :mod:`sdl_paper.book`: the chapters and the ``sdl-paper`` command (``chapters``, ``parameters``, ``runner``,

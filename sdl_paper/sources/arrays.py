@@ -8,8 +8,8 @@ means) enable the ground-truth metrics; without them the engine refuses to compu
 Kinds (build any of them with :func:`as_source`):
 
 - :class:`GroundTruthSource`: codes drawn fresh from a :class:`~sdl_paper.sources.ground_truth.GroundTruth`.
-- :class:`ArraySource`: rows of a tensor, or of a memory-mapped ``.npy`` / ``.safetensors`` file (only the rows of
-  a batch are read: peak memory is set by the batch, not the file). Each model draws its rows i.i.d. uniformly with
+- :class:`ArraySource`: rows of a tensor, or of a ``.npy`` / ``.safetensors`` file read row by row
+  (:class:`StoredArray`: only the rows of a batch are read; peak memory is set by the batch, not the file). Each model draws its rows i.i.d. uniformly with
   its own seeded generator, so a run is reproducible and resumable.
 - :class:`IteratorSource`: batches (B, n_p) or pairs ((B, n_p), (B, n_r)) from any iterable; every model sees the
   same batches, training stops when the iterable ends, and a resumed run cannot replay it.
@@ -105,56 +105,89 @@ def _check_directions(directions, n_p: int, n_r: int):
     return W_p, W_r
 
 
-def open_array(path: Path) -> np.ndarray:
-    """A read-only memory map of the single 2-D array in a ``.npy`` or ``.safetensors`` file (no object arrays)."""
+class StoredArray:
+    """A 2-D array in a file, read by rows with ``os.pread`` (no memory map: reading a batch maps nothing, so
+    the process holds only the rows it asked for; the kernel's page cache does the rest)."""
+
+    def __init__(self, path: Path, offset: int, dtype, shape: tuple[int, int]):
+        self.path, self.offset, self.shape = path, offset, shape
+        self.bf16 = dtype == "bf16"
+        self.dtype = np.dtype(np.uint16 if self.bf16 else dtype)
+        self.row_bytes = self.dtype.itemsize * shape[1]
+        self.fd = os.open(path, os.O_RDONLY)
+
+    def __del__(self):
+        if getattr(self, "fd", None) is not None:
+            os.close(self.fd)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        """Rows ``idx`` (sorted int array, or a slice) as float32 (n, width); runs of consecutive rows are one read."""
+        idx = np.arange(*idx.indices(self.shape[0])) if isinstance(idx, slice) else np.asarray(idx)
+        out = np.empty((len(idx), self.shape[1]), dtype=self.dtype)
+        flat = out.view(np.uint8).reshape(len(idx), self.row_bytes)
+        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+        for run in np.split(np.arange(len(idx)), breaks):
+            if len(run) == 0:
+                continue
+            n = len(run) * self.row_bytes
+            data = os.pread(self.fd, n, self.offset + int(idx[run[0]]) * self.row_bytes)
+            if len(data) != n:
+                raise ValueError(f"{self.path}: file is truncated")
+            flat[run[0]:run[-1] + 1] = np.frombuffer(data, dtype=np.uint8).reshape(len(run), self.row_bytes)
+        if self.bf16:
+            return torch.from_numpy(out).view(torch.bfloat16).float().numpy()
+        return out.astype(np.float32, copy=False)
+
+
+def open_array(path: Path) -> StoredArray:
+    """The single 2-D array of a ``.npy`` (C order, numeric) or ``.safetensors`` file, opened for row reads."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    size_on_disk = os.path.getsize(path)
     try:
-        if path.suffix == ".npy":
-            arr = np.load(path, mmap_mode="r")   # numpy refuses object arrays by default
-        elif path.suffix == ".safetensors":
-            with open(path, "rb") as f:
+        with open(path, "rb") as f:
+            if path.suffix == ".npy":
+                version = np.lib.format.read_magic(f)
+                read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                if version not in read:
+                    raise ValueError(f".npy format version {version} not supported; allowed: 1.0, 2.0")
+                shape, fortran, dtype = read[version](f)
+                if dtype.hasobject or dtype.kind not in "fiu":
+                    raise ValueError(f"dtype {dtype} is not numeric")
+                if fortran and len(shape) == 2 and shape[1] > 1:
+                    raise ValueError("Fortran-ordered array; save it C-ordered (np.ascontiguousarray)")
+                offset, itemsize = f.tell(), dtype.itemsize
+            elif path.suffix == ".safetensors":
                 (size,) = struct.unpack("<Q", f.read(8))
-                if size > os.path.getsize(path) - 8:
+                if size > size_on_disk - 8:
                     raise ValueError("header longer than the file")
                 header = json.loads(f.read(size))
-            header.pop("__metadata__", None)
-            if len(header) != 1:
-                raise ValueError(f"expected one tensor, found {sorted(header)}; store one array per file")
-            (info,) = header.values()
-            dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
-            if dtype is None:
-                raise ValueError(f"dtype {info['dtype']} not supported; allowed: {', '.join(_SAFETENSORS_DTYPES)}")
-            start, end = info["data_offsets"]
-            shape = tuple(info["shape"])
-            itemsize = 2 if dtype == "bf16" else np.dtype(dtype).itemsize
-            if end - start != itemsize * int(np.prod(shape)) or 8 + size + end > os.path.getsize(path):
-                raise ValueError("file is truncated or its header does not match its data")
-            arr = np.memmap(path, dtype=np.uint16 if dtype == "bf16" else dtype, mode="r", offset=8 + size + start,
-                            shape=shape)
-            if dtype == "bf16":
-                arr = _BF16(arr)
-        else:
-            raise ValueError(f"unknown file type {path.suffix!r}; allowed: .npy, .safetensors")
-    except (ValueError, OSError, KeyError, json.JSONDecodeError, struct.error) as e:
+                header.pop("__metadata__", None)
+                if len(header) != 1:
+                    raise ValueError(f"expected one tensor, found {sorted(header)}; store one array per file")
+                (info,) = header.values()
+                dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
+                if dtype is None:
+                    raise ValueError(f"dtype {info['dtype']} not supported; allowed: {', '.join(_SAFETENSORS_DTYPES)}")
+                start, end = info["data_offsets"]
+                shape, offset = tuple(info["shape"]), 8 + size + start
+                itemsize = 2 if dtype == "bf16" else np.dtype(dtype).itemsize
+                if end - start != itemsize * int(np.prod(shape)):
+                    raise ValueError("its header does not match its data")
+            else:
+                raise ValueError(f"unknown file type {path.suffix!r}; allowed: .npy, .safetensors")
+    except (ValueError, OSError, KeyError, TypeError, json.JSONDecodeError, struct.error) as e:
         raise ValueError(f"{path}: cannot read activations ({e})") from None
-    if len(arr.shape) != 2 or arr.shape[0] < 1:
-        raise ValueError(f"{path}: activations must be a 2-D array (samples, width); got shape {arr.shape}")
-    return arr
-
-
-class _BF16:
-    """A bfloat16 memory map (stored as uint16) whose rows convert to float32 on read."""
-
-    def __init__(self, raw: np.ndarray):
-        self.raw, self.shape = raw, raw.shape
-
-    def __getitem__(self, idx):
-        return torch.from_numpy(np.ascontiguousarray(self.raw[idx])).view(torch.bfloat16).float().numpy()
+    if len(shape) != 2 or shape[0] < 1:
+        raise ValueError(f"{path}: activations must be a 2-D array (samples, width); got shape {shape}")
+    if offset + itemsize * shape[0] * shape[1] > size_on_disk:
+        raise ValueError(f"{path}: cannot read activations (file is truncated: {size_on_disk} bytes)")
+    return StoredArray(path, offset, dtype, shape)
 
 
 class ArraySource(Source):
-    """Rows of stored activations: a tensor (N, n_p) or a ``.npy`` / ``.safetensors`` file, memory-mapped.
+    """Rows of stored activations: a tensor (N, n_p) or a ``.npy`` / ``.safetensors`` file, read by rows.
 
     Args:
         inputs: tensor, array or path of x_p (N, n_p).
@@ -194,9 +227,9 @@ class ArraySource(Source):
     def _take(arr, idx: Tensor) -> Tensor:
         if isinstance(arr, Tensor):
             return arr[idx]
-        order = np.argsort(idx.numpy())                      # sorted reads are sequential on disk
+        order = np.argsort(idx.numpy(), kind="stable")                 # sorted reads are sequential on disk
         out = torch.empty(len(idx), arr.shape[1])
-        out[torch.from_numpy(order)] = torch.from_numpy(np.asarray(arr[idx.numpy()[order]], dtype=np.float32))
+        out[torch.from_numpy(order)] = torch.from_numpy(arr[idx.numpy()[order]])
         return out
 
     def sample(self, generators, batch, device):

@@ -5,7 +5,8 @@ from safetensors.torch import save_file
 
 from sdl_paper.engine import trainer as T
 from sdl_paper.sources import ground_truth
-from sdl_paper.sources.arrays import ArraySource, GroundTruthSource, IteratorSource, as_source, open_array
+from sdl_paper.sources.arrays import (ArraySource, GroundTruthSource, IteratorSource, StoredArray, as_source,
+                                      open_array)
 
 
 def _gt():
@@ -27,11 +28,12 @@ def test_a_tensor_a_npy_file_and_a_safetensors_file_train_to_the_same_numbers(tm
     assert runs[1].source["files"] == [str(tmp_path / "x.npy")]
 
 
-def test_a_memory_mapped_file_is_read_by_rows_not_whole(tmp_path):
+def test_a_stored_file_is_read_by_rows_not_whole(tmp_path):
     x = np.random.default_rng(0).standard_normal((1000, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     src = ArraySource(tmp_path / "x.npy")
-    assert isinstance(src.x_p, np.memmap)                          # a map of the file, not a copy
+    assert isinstance(src.x_p, StoredArray)                        # rows are read on demand, never the file
+    assert np.array_equal(src.x_p[np.array([3, 4, 5, 9])], x[[3, 4, 5, 9]])
     x_p, x_r = src.sample([torch.Generator().manual_seed(0)], 5, "cpu")
     assert x_p.shape == (1, 5, 8) and x_r is x_p
     rows = [int(np.argmin(np.abs(x - r.numpy()).sum(1))) for r in x_p[0]]
@@ -107,3 +109,11 @@ def test_truncated_and_wrong_files_are_refused(tmp_path):
         as_source(torch.tensor([[float("nan")] * 8]))
     with pytest.raises(TypeError, match="allowed"):
         as_source(3.0)
+
+
+def test_bfloat16_and_float16_safetensors_read_as_float32(tmp_path):
+    x = torch.randn(40, 8)
+    for dtype in (torch.bfloat16, torch.float16):
+        save_file({"acts": x.to(dtype)}, str(tmp_path / "x.safetensors"))
+        rows = open_array(tmp_path / "x.safetensors")[np.array([0, 7, 8])]
+        assert rows.dtype == np.float32 and np.array_equal(rows, x.to(dtype).float()[[0, 7, 8]].numpy())
