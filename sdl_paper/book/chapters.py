@@ -300,9 +300,50 @@ def _resampling() -> Chapter:
     return Chapter("resampling", "resampling.md", "Experiment: neuron resampling", p, presets, rules, _reach_M)
 
 
+def _real_activations() -> Chapter:
+    p = {
+        "seed": Param(0, "RNG seed: the network, its data split, the anchored classes, the first dictionary seed",
+                      low=0),
+        "n_seeds": Param(4, "dictionary seeds per setting (the same for every setting)", low=2, high=64),
+        "hidden": Param(128, "hidden width of the digits MLP (n_p and n_r of every dictionary)", low=16,
+                        high=4096),
+        "net_steps": Param(300, "full-batch Adam steps training the MLP", low=50),
+        "n_q": Param(128, "latents of every dictionary, n_q", low=10, high=131072),
+        "steps": Param(1000, "training steps of every dictionary", low=50),
+        "batch_size": Param(256, "samples per step and model", low=16),
+        "lr": Param(0.003, "Adam learning rate of the dictionaries", low=0.0, low_open=True, high=1.0),
+        "k": Param(2, "active latents per sample (TopK, BatchTopK)", low=1, high=1024),
+        "l1_values": Param("0.1,0.3", "L1 coefficients of the ReLU SAEs (the first also trains with anchors)"),
+        "tau": Param(0.95, "cosine threshold of M_GT (as in the paper)", low=0.0, high=1.0, low_open=True,
+                     high_open=True),
+        "n_anchors": Param(5, "class-mean directions used as anchors (the others are evaluated)", low=1, high=9),
+        "anchor_coef": Param(0.1, "anchoring coefficient, lambda_anchor (as in the ablations of the paper)", low=0.0,
+                             low_open=True),
+        "res_l1": Param(0.3, "L1 coefficient of the ReLU SAE with biases in the resampling experiment", low=0.0,
+                        low_open=True),
+        "res_lr": Param(0.03, "Adam learning rate of the resampling experiment", low=0.0, low_open=True,
+                        high=1.0),
+        "res_steps": Param(1500, "training steps of the resampling experiment (resampling at 1/6)", low=60),
+        "dead_window": Param(100, "a latent silent for this many steps is dead (and resampled)", low=1),
+        "device": device_param(),
+    }
+    presets = {"smoke": {"n_seeds": 2, "net_steps": 150, "steps": 400, "res_steps": 600, "dead_window": 50},
+               "book": {},
+               "paper": {"n_seeds": 8, "hidden": 512, "net_steps": 1000, "n_q": 2048, "steps": 20000,
+                         "batch_size": 1024, "k": 8, "res_steps": 30000, "dead_window": 1000}}
+    rules = ((("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"]),
+             _list_rule(("l1_values",), "l1_values must be at least two numbers > 0", lambda x, v: x > 0),
+             (("dead_window", "res_steps"), "dead_window must be below res_steps / 6 (the resampling step)",
+              lambda v: v["dead_window"] < v["res_steps"] // 6),
+             (("n_anchors", "n_q"), "n_anchors must be below n_q", lambda v: v["n_anchors"] < v["n_q"]))
+    return Chapter("real_activations", "real_activations.md", "Experiment: dictionaries on a trained network", p,
+                   presets, rules)
+
+
 CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework(), _loss_approximation(), _biconvexity(),
                                                     _global_minima(), _spurious_minima(), _absorption_theory(),
-                                                    _absorption_experiments(), _dead_neurons(), _resampling()]}
+                                                    _absorption_experiments(), _dead_neurons(), _resampling(),
+                                                    _real_activations()]}
 
 
 def get(name: str) -> Chapter:

@@ -84,6 +84,12 @@ _CLAIMS = [
           "TopK family recovers 95-99.7%.", None, None, "not yet tested"),
     Claim("anchoring_clip", "Table 2", "Anchoring with class-mean directions improves recovery on CLIP "
           "embeddings of ImageNet.", None, None, "not testable here"),
+    Claim("real_anchoring", "Table 2 (our analogue)", "Our analogue on a digits MLP trained here: anchoring some "
+          "of the class-mean directions improves recovery (M_GT, M_IP) of the other classes' directions.",
+          "real_activations", "real-anchoring"),
+    Claim("real_resampling", "Fig. 7 (our analogue)", "Our analogue on a digits MLP trained here: resampling dead "
+          "latents of a ReLU SAE once spikes the loss, then lowers the final loss.",
+          "real_activations", "real-resampling"),
 ]
 CLAIMS: dict[str, Claim] = {c.key: c for c in _CLAIMS}
 assert len(CLAIMS) == len(_CLAIMS), "duplicate claim key"
