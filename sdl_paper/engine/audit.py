@@ -17,22 +17,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..sources.arrays import as_source
+from ..sources.arrays import as_source, check_directions
 from ..sources.ground_truth import GroundTruth
 from ..theory import metrics
 from ..theory.regions import pattern, pattern_counts
 from .dictionary import Dictionary, with_decoder
 
 
-def _directions(truth) -> tuple[Tensor, Tensor] | None:
-    if truth is None:
-        return None
+def _directions(truth, n_p: int, n_r: int) -> tuple[Tensor, Tensor] | None:
+    """Known directions from a GroundTruth, a pair (W_p, W_r) or one matrix for both, shapes checked."""
     if isinstance(truth, GroundTruth):
-        return truth.W_p.float(), truth.W_r.float()
-    if isinstance(truth, Tensor):
-        return truth.float(), truth.float()
-    W_p, W_r = truth
-    return torch.as_tensor(W_p).float(), torch.as_tensor(W_r).float()
+        truth = (truth.W_p, truth.W_r)
+    return check_directions(truth, n_p, n_r)
 
 
 @torch.no_grad()
@@ -46,12 +42,9 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
     sizes = d.sizes
     report: dict = {"method": d.cfg.method, "model": k, **{s: sizes[s] for s in ("n_p", "n_q", "n_r")},
                     "biases": has_bias}
-    dirs = _directions(truth)
+    dirs = _directions(truth, sizes["n_p"], sizes["n_r"])
     if dirs is not None:
         W_p, W_r = dirs
-        if W_p.shape[0] != sizes["n_p"] or W_r.shape[0] != sizes["n_r"]:
-            raise ValueError(f"directions must be W_p (n_p={sizes['n_p']}, n) and W_r (n_r={sizes['n_r']}, n); "
-                             f"got {tuple(W_p.shape)}, {tuple(W_r.shape)}")
         report |= metrics.recovery(W_E, W_D, W_p, W_r, tau) | {"MCC_dec": metrics.hungarian_mcc(W_D, W_r)}
         sigma = d.to_sdl(k).sigma
         single = W_p.T[None] if not getattr(sigma, "batch_coupled", False) else None

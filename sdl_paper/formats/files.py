@@ -49,12 +49,21 @@ def _write(path, kind: str, tensors: dict[str, torch.Tensor], meta: dict) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(path.parent, os.W_OK):
         raise PermissionError(f"cannot write into {path.parent}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / names[0]),
                   metadata={"format": f"sdl_paper.{kind}", "version": str(FORMAT_VERSION)})
         (tmp / names[1]).write_text(json.dumps(_jsonable(meta | {"format": f"sdl_paper.{kind}",
                                                                   "version": FORMAT_VERSION}), indent=1))
+    return atomic_folder(path, write)
+
+
+def atomic_folder(path: Path, write) -> Path:
+    """Call ``write(tmp)`` on a fresh temporary folder beside ``path``, then put it in place of ``path`` (an old
+    folder is moved aside first and deleted last), so a crash never leaves half a folder."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        write(tmp)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -30,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..engine.dictionary import Config, Dictionary, with_decoder
+from .files import atomic_folder
 
 SAELENS_VERSION = "6.54.12"
 _ARCH = {"relu": "standard", "relu_dec": "standard", "topk": "topk", "jumprelu": "jumprelu"}
@@ -64,17 +63,11 @@ def export_saelens(d: Dictionary, path, k: int = 0) -> Path:
     if path.exists() and (not path.is_dir() or not set(os.listdir(path)) <= {"cfg.json", "sae_weights.safetensors"}):
         raise FileExistsError(f"{path} exists and is not a SAELens SAE folder; choose a new path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         save_file(tensors, str(tmp / "sae_weights.safetensors"))
         (tmp / "cfg.json").write_text(json.dumps(cfg, indent=1))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    return atomic_folder(path, write)
 
 
 def import_saelens(path) -> Dictionary:

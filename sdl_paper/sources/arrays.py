@@ -93,7 +93,8 @@ class GroundTruthSource(Source):
         return xs @ self.gt.W_p.T.to(device), xs @ self.gt.W_r.T.to(device)
 
 
-def _check_directions(directions, n_p: int, n_r: int):
+def check_directions(directions, n_p: int, n_r: int):
+    """(W_p (n_p, n), W_r (n_r, n)) as float32 from a pair or one matrix for both; None stays None."""
     if directions is None:
         return None
     if isinstance(directions, Tensor):
@@ -205,7 +206,7 @@ class ArraySource(Source):
             raise ValueError(f"inputs have {self.x_p.shape[0]} rows but targets {self.x_r.shape[0]}; "
                              "they must be paired row by row")
         self.N, self.n_p, self.n_r = self.x_p.shape[0], self.x_p.shape[1], self.x_r.shape[1]
-        self.directions = _check_directions(directions, self.n_p, self.n_r)
+        self.directions = check_directions(directions, self.n_p, self.n_r)
 
     @staticmethod
     def _open(x):
@@ -259,7 +260,7 @@ class IteratorSource(Source):
         self._it: Iterator = iter(batches)
         self._first = self._next()
         self.n_p, self.n_r = self._first[0].shape[1], self._first[1].shape[1]
-        self.directions = _check_directions(directions, self.n_p, self.n_r)
+        self.directions = check_directions(directions, self.n_p, self.n_r)
 
     def _next(self):
         item = next(self._it)
