@@ -22,6 +22,7 @@ from .kernels import JumpReLUSTE, batchtopk_mask, topk_mask
 METHODS = ("relu", "relu_dec", "jumprelu", "topk", "batchtopk", "matryoshka")
 REMEDIES = ("none", "resample", "auxk")
 PRACTICES = ("theory", "standard")
+PER_MODEL = ("l1", "l0", "lr", "init_scale", "anchor_coef")   # a float, or one value per model (batched sweeps)
 
 
 @dataclass
@@ -55,16 +56,22 @@ class Config:
             (``"relu>topk:1"``, ``"literaltopk:2"``); only with method ``relu``, whose L1 coefficient ``l1`` still
             applies (``l1=0``: plain reconstruction). Empty: the method's own sigma.
         practice: ``theory`` (as the theorems: z = W_E x + b_E) or ``standard`` (SAELens 6.54.12's forward pass:
-            z = W_E (x - b_D) + b_E and, for TopK, pre-activations times decoder-column norms, codes divided by
-            them before decoding; methods topk and relu_dec only, with biases). :meth:`standard` gives SAELens's
-            default hyperparameters too.
+            z = W_E (x - b_D) + b_E and, for the TopK family, pre-activations times decoder-column norms, codes
+            divided by them before decoding; matryoshka sums its prefix losses; with biases, untied).
+            :meth:`standard` gives SAELens's default hyperparameters too.
+        subtract_b_D: standard practice only: subtract b_D from the input (SAELens's SAEs). Its transcoders do not
+            (their b_D lives in the output space): ``False`` for a transcoder; a source whose target is not its
+            input is refused with ``True``.
         clip_grad: clip each model's gradient norm to this value before the Adam step (0: off; SAELens: 1.0).
+
+    ``l1``, ``l0``, ``lr``, ``init_scale`` and ``anchor_coef`` take one float for all models or a tuple with one value
+    per model (len(seeds) values): a sweep over them trains as one batched run (:func:`per_model`).
     """
 
     method: str = "topk"
     k: int = 4
-    l1: float = 1e-3
-    l0: float = 1e-3
+    l1: float | tuple[float, ...] = 1e-3
+    l0: float | tuple[float, ...] = 1e-3
     theta_init: float = 0.1
     bandwidth: float = 0.05
     prefixes: tuple[int, ...] = ()
@@ -80,10 +87,10 @@ class Config:
     unit_decoder: bool = True
     sparse: bool | None = None
     bias: bool = False
-    init_scale: float = 1.0
+    init_scale: float | tuple[float, ...] = 1.0
     anchors: int = 0
-    anchor_coef: float = 0.1
-    lr: float = 1e-3
+    anchor_coef: float | tuple[float, ...] = 0.1
+    lr: float | tuple[float, ...] = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     steps: int = 2000
     batch_size: int = 1024
@@ -93,6 +100,7 @@ class Config:
     tau: float = 0.95
     activation: str = ""
     practice: str = "theory"
+    subtract_b_D: bool = True
     clip_grad: float = 0.0
 
     def __post_init__(self):
@@ -102,6 +110,14 @@ class Config:
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{name}={v!r} must be an int")
         self.prefixes, self.resample_at = tuple(self.prefixes), tuple(self.resample_at)
+        for name in PER_MODEL:
+            v = getattr(self, name)
+            if isinstance(v, (list, tuple)):
+                if not v or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+                    raise TypeError(f"{name}={v!r} must be a float or a non-empty tuple of floats, one per model")
+                setattr(self, name, tuple(float(x) for x in v))
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"{name}={v!r} must be a float or a tuple of floats, one per model")
         self.betas = tuple(self.betas)
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; allowed: {', '.join(METHODS)}")
@@ -113,10 +129,10 @@ class Config:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
         for name in ("l1", "l0", "aux_coef", "anchor_coef", "resample_every", "aux_k", "anchors", "track_every"):
-            if getattr(self, name) < 0:
+            if min(_values(getattr(self, name))) < 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 0")
-        if not (self.lr > 0 and self.theta_init > 0 and self.bandwidth > 0 and self.init_scale > 0
-                and self.resample_scale > 0):
+        if not (min(_values(self.lr)) > 0 and self.theta_init > 0 and self.bandwidth > 0
+                and min(_values(self.init_scale)) > 0 and self.resample_scale > 0):
             raise ValueError("lr, theta_init, bandwidth, init_scale and resample_scale must be > 0")
         if not 0 < self.tau < 1:
             raise ValueError(f"tau={self.tau!r} must be in (0, 1)")
@@ -136,10 +152,10 @@ class Config:
             _sigma(self.activation)                  # a ValueError here explains what is wrong with the spec
         if self.practice not in PRACTICES:
             raise ValueError(f"practice={self.practice!r}; allowed: {', '.join(PRACTICES)}")
-        if self.practice == "standard" and (self.method not in ("topk", "relu_dec") or not self.bias
-                                            or self.tied or self.activation):
-            raise ValueError("practice='standard' (SAELens's forward pass) is implemented for methods 'topk' and "
-                             "'relu_dec' with bias=True, untied, without an activation override; got "
+        if self.practice == "standard" and (self.method == "relu" or not self.bias or self.tied or self.activation):
+            raise ValueError("practice='standard' (SAELens's forward pass) is implemented for methods "
+                             f"{', '.join(m for m in METHODS if m != 'relu')} (SAELens's 'standard' SAE is "
+                             "relu_dec) with bias=True, untied, without an activation override; got "
                              f"method={self.method!r}, bias={self.bias}, tied={self.tied}")
         if self.clip_grad < 0:
             raise ValueError(f"clip_grad={self.clip_grad!r} must be >= 0")
@@ -148,14 +164,28 @@ class Config:
 
     @classmethod
     def standard(cls, method: str = "topk", **overrides) -> "Config":
-        """SAELens 6.54.12's defaults for ``method`` (topk or relu_dec), as read from its source: forward pass of
-        the standard practice, biases, decoder columns of norm 0.1 at initialisation with W_E = W_D^T, no decoder
-        renormalisation, Adam lr 3e-4 and betas (0.9, 0.999), gradient-norm clipping 1.0; TopK: AuxK with
-        coefficient 1 and a 1000-step dead window; standard SAE: L1 weighted by decoder norms (l1_coefficient 1)."""
+        """SAELens 6.54.12's defaults for ``method``, as read from its source: forward pass of the standard
+        practice, biases, decoder columns of norm 0.1 at initialisation with W_E = W_D^T, no decoder
+        renormalisation, Adam lr 3e-4 and betas (0.9, 0.999), gradient-norm clipping 1.0. TopK family (topk,
+        batchtopk, matryoshka): AuxK with coefficient 1 and a 1000-step dead window. relu_dec (its "standard"
+        SAE): L1 weighted by decoder norms, coefficient 1. jumprelu: L0 coefficient 1, initial threshold 0.01,
+        bandwidth 0.05 (SAELens trains theta itself, projected to >= 0; we train log theta)."""
+        if method not in METHODS or method == "relu":
+            raise ValueError(f"no standard practice for method={method!r}; allowed: "
+                             f"{', '.join(m for m in METHODS if m != 'relu')}")
         base = dict(method=method, practice="standard", bias=True, init_scale=0.1, unit_decoder=False, lr=3e-4,
                     betas=(0.9, 0.999), clip_grad=1.0, dead_window=1000)
-        base |= dict(remedy="auxk", aux_coef=1.0, sparse=False) if method == "topk" else dict(l1=1.0)
+        base |= {"relu_dec": dict(l1=1.0), "jumprelu": dict(l0=1.0, theta_init=0.01, bandwidth=0.05)}.get(
+            method, dict(remedy="auxk", aux_coef=1.0))
         return cls(**(base | overrides))
+
+    def check_models(self, K: int) -> None:
+        """Refuse per-model values (a tuple) whose length is not the number of models K."""
+        for name in PER_MODEL:
+            v = getattr(self, name)
+            if isinstance(v, tuple) and len(v) != K:
+                raise ValueError(f"{name} has {len(v)} values but {K} models are trained (one seed each); give "
+                                 f"one float or {K} values")
 
     def check_sizes(self, n_p: int, n_q: int, n_r: int) -> None:
         """Refuse what cannot run with these sizes (k or prefixes beyond n_q, a tied model with n_r != n_p)."""
@@ -167,9 +197,9 @@ class Config:
             raise ValueError(f"matryoshka prefixes {self.prefixes} exceed n_q={n_q}")
         if self.tied and n_r != n_p:
             raise ValueError(f"tied=True needs n_r = n_p (a tied SAE); got n_r={n_r}, n_p={n_p}")
-        if self.practice == "standard" and n_r != n_p:
+        if self.practice == "standard" and self.subtract_b_D and n_r != n_p:
             raise ValueError(f"practice='standard' subtracts b_D from the input, so it needs n_r = n_p (an SAE); "
-                             f"got n_p={n_p}, n_r={n_r}")
+                             f"got n_p={n_p}, n_r={n_r}: set subtract_b_D=False for a transcoder")
 
     def to_dict(self) -> dict:
         """JSON-able fields (tuples as lists)."""
@@ -182,6 +212,15 @@ class Config:
         if unknown := sorted(set(d) - known):
             raise ValueError(f"unknown Config fields {unknown}; allowed: {', '.join(sorted(known))}")
         return cls(**d)
+
+
+def _values(v) -> tuple:
+    return v if isinstance(v, tuple) else (v,)
+
+
+def per_model(value, like: Tensor) -> Tensor | float:
+    """A per-model hyperparameter as a (K,) tensor on ``like``'s device (a float stays a float)."""
+    return torch.tensor(value, dtype=like.dtype, device=like.device) if isinstance(value, tuple) else value
 
 
 @functools.lru_cache(maxsize=64)
@@ -225,11 +264,13 @@ def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[in
         raise ValueError(f"need one seed per model: got {len(seeds)} seeds for K={K}")
     # W_D is stored column-major (each decoder column contiguous), so that gathering columns is fast
     W_E, W_D = torch.empty(K, n_q, n_p), torch.empty(K, n_q, n_r).transpose(1, 2)
+    cfg.check_models(K)
     for i, s in enumerate(seeds):
         g = torch.Generator().manual_seed(s)
         D = torch.randn(n_r, n_q, generator=g)
-        W_D[i] = cfg.init_scale * D / D.norm(dim=0, keepdim=True)
-        W_E[i] = W_D[i].T if n_r == n_p else torch.randn(n_q, n_p, generator=g) * cfg.init_scale / n_p ** 0.5
+        scale = cfg.init_scale[i] if isinstance(cfg.init_scale, tuple) else cfg.init_scale
+        W_D[i] = scale * D / D.norm(dim=0, keepdim=True)
+        W_E[i] = W_D[i].T if n_r == n_p else torch.randn(n_q, n_p, generator=g) * scale / n_p ** 0.5
     if cfg.tied and n_r != n_p:
         raise ValueError(f"tied=True needs n_r = n_p (a tied SAE); got n_r={n_r}, n_p={n_p}")
     params = {"W_E": W_E} if cfg.tied else {"W_E": W_E, "W_D": W_D}
@@ -243,14 +284,20 @@ def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[in
                  generators=[torch.Generator().manual_seed(s + 1_000_003) for s in seeds])
 
 
+def rescaled(cfg: Config) -> bool:
+    """Standard-practice TopK family: pre-activations times the decoder-column norms (SAELens's
+    rescale_acts_by_decoder_norm, on by default for its TopK, BatchTopK and Matryoshka trainers)."""
+    return cfg.practice == "standard" and cfg.method in ("topk", "batchtopk", "matryoshka")
+
+
 def encode(params: dict[str, Tensor], x_p: Tensor, cfg: Config) -> tuple[Tensor, Tensor]:
     """(pre-activations z, codes a), both (K, B, n_q), for batches x_p (K, B, n_p)."""
-    if cfg.practice == "standard":
+    if cfg.practice == "standard" and cfg.subtract_b_D:
         x_p = x_p - params["b_D"][:, None]          # SAELens: b_dec subtracted from the input
     z = torch.bmm(x_p, params["W_E"].transpose(1, 2))
     if "b_E" in params:
         z = z + params["b_E"][:, None]
-    if cfg.practice == "standard" and cfg.method == "topk":
+    if rescaled(cfg):
         z = z * params["W_D"].norm(dim=1)[:, None]    # SAELens: rescale_acts_by_decoder_norm
     if cfg.activation:                    # per model: a batch-coupled sigma must not mix the K models
         sigma = _sigma(cfg.activation)
@@ -272,7 +319,7 @@ def with_decoder(params: dict[str, Tensor]) -> dict[str, Tensor]:
 def decode(params: dict[str, Tensor], a: Tensor, cfg: Config | None = None) -> Tensor:
     """Reconstructions (K, B, n_r) of codes a (K, B, n_q) (standard-practice TopK: codes divided by the decoder
     norms first, as SAELens does)."""
-    if cfg is not None and cfg.practice == "standard" and cfg.method == "topk":
+    if cfg is not None and rescaled(cfg):
         a = a / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
     out = torch.bmm(a, params["W_D"].transpose(1, 2))
     return out + params["b_D"][:, None] if "b_D" in params else out
@@ -290,8 +337,9 @@ def fold_standard(params: dict[str, Tensor], cfg: Config) -> dict[str, Tensor]:
     """Parameters of the plain form (z = W_E x + b_E, x_hat = W_D a + b_D) computing the same codes and
     reconstructions as a standard-practice dictionary."""
     W_E, W_D, b_E, b_D = params["W_E"], params["W_D"], params["b_E"], params["b_D"]
-    b_E = b_E - torch.einsum("kqp,kp->kq", W_E, b_D)
-    if cfg.method == "topk":
+    if cfg.subtract_b_D:
+        b_E = b_E - torch.einsum("kqp,kp->kq", W_E, b_D)
+    if rescaled(cfg):
         n = W_D.norm(dim=1)                                           # (K, n_q)
         W_E, b_E, W_D = W_E * n[..., None], b_E * n, W_D / n[:, None].clamp_min(1e-12)
     return {**params, "W_E": W_E.contiguous(), "W_D": W_D.contiguous(), "b_E": b_E.contiguous()}

@@ -103,44 +103,75 @@ class SparseDecode(torch.autograd.Function):
 
 class SparseEncode(torch.autograd.Function):
     """vals[k, b, j] = z[k, b, idx[k, b, j]] with z = x_p W_E^T already computed (no autograd); the backward is the
-    sparse product G_k^T x_p[k], which touches only the chosen encoder rows. z: (K, B, n_q); W_E: (K, n_q, n_p);
-    idx: (K, B, k), sorted within rows."""
+    sparse product G_k^T x_p[k], which touches only the chosen encoder rows (and, when x_p needs it, the input
+    gradient G_k W_E[k]). z: (K, B, n_q); W_E: (K, n_q, n_p); idx: (K, B, k), sorted within rows."""
 
     @staticmethod
     def forward(ctx, W_E, z, idx, x_p):
-        ctx.save_for_backward(idx, x_p.float())
-        ctx.shape = W_E.shape
+        ctx.save_for_backward(idx, x_p.float(), W_E)
         return z.gather(2, idx).float()
 
     @staticmethod
     @torch.autocast("cuda", enabled=False)
     @torch.autocast("cpu", enabled=False)
     def backward(ctx, g_vals):
-        idx, x_p = ctx.saved_tensors
+        idx, x_p, W_E = ctx.saved_tensors
         g_vals = g_vals.float()
-        K, n_q, n_p = ctx.shape
-        return _stack([_csr(g_vals[k], idx[k], n_q).t() @ x_p[k] for k in range(K)]), None, None, None
+        K, n_q, n_p = W_E.shape
+        A = [_csr(g_vals[k], idx[k], n_q) for k in range(K)]
+        g_x = _stack([A[k] @ W_E[k] for k in range(K)]) if ctx.needs_input_grad[3] else None
+        return _stack([A[k].t() @ x_p[k] for k in range(K)]), None, None, g_x
 
 
-def sparse_topk(params: dict[str, Tensor], x_p: Tensor, k: int):
-    """TopK forward touching only the active latents: (z, values (K, B, k), indices (K, B, k), x_hat (K, B, n_r)).
+def sparse_topk(params: dict[str, Tensor], x_p: Tensor, k: int, subtract_b_D: bool = False,
+                rescale: bool = False) -> dict[str, Tensor]:
+    """TopK forward touching only the active latents. Returns ``z`` (K, B, n_q, the pre-activations TopK ranks, no
+    autograd), ``vals`` and ``idx`` (K, B, k), ``x_hat`` (K, B, n_r), and what :func:`sparse_aux` needs.
 
-    The dense z = W_E x_p is computed once without autograd, to choose the k latents and read their values;
+    The dense z = W_E x_p + b_E is computed once without autograd, to choose the k latents and read their values;
     :class:`SparseEncode` sends the encoder's gradient to only those rows and :class:`SparseDecode` reads and
-    updates only those decoder columns. Same numbers as the dense path up to float rounding (tested).
+    updates only those decoder columns. Standard practice (SAELens's TopK): ``subtract_b_D`` (input minus b_D) and
+    ``rescale`` (pre-activations times the decoder-column norms, codes divided by them before decoding). Same numbers as the dense path up to float
+    rounding (tested).
     """
     W_E, W_D = params["W_E"], params["W_D"]
+    x_in = x_p - params["b_D"][:, None] if subtract_b_D else x_p
+    norms = W_D.norm(dim=1) if rescale else None                      # (K, n_q), with autograd
     with torch.no_grad():
-        z = torch.bmm(x_p, W_E.transpose(1, 2))
+        z_pre = torch.bmm(x_in, W_E.transpose(1, 2))
         if "b_E" in params:
-            z += params["b_E"][:, None]
+            z_pre += params["b_E"][:, None]
+        z = z_pre * norms.detach()[:, None] if rescale else z_pre
         idx = z.topk(k, dim=-1).indices.sort(dim=-1).values               # (K, B, k), sorted for CSR
-    vals = SparseEncode.apply(W_E, z, idx, x_p)
-    if "b_E" in params:   # z already holds b_E; this adds b_E's gradient (value + b_E - b_E)
-        b = params["b_E"][:, None].expand(-1, idx.shape[1], -1).gather(2, idx)
-        vals = vals + (b - b.detach())
+    vals = _sparse_values(params, z_pre, idx, x_in, norms)
     vals = torch.relu(vals)
-    x_hat = SparseDecode.apply(vals, idx, W_D)
+    x_hat = SparseDecode.apply(vals if norms is None else vals / _gather(norms, idx).clamp_min(1e-12), idx, W_D)
     if "b_D" in params:
         x_hat = x_hat + params["b_D"][:, None]
-    return z, vals, idx, x_hat
+    return {"z": z, "vals": vals, "idx": idx, "x_hat": x_hat, "z_pre": z_pre, "x_in": x_in}
+
+
+def _gather(per_latent: Tensor, idx: Tensor) -> Tensor:
+    """per_latent (K, n_q) read at idx (K, B, j): (K, B, j), with autograd."""
+    return per_latent[:, None].expand(-1, idx.shape[1], -1).gather(2, idx)
+
+
+def _sparse_values(params, z_pre, idx, x_in, norms=None) -> Tensor:
+    """The pre-activations at idx with autograd to W_E's rows, b_E and the input (times the norms if given)."""
+    vals = SparseEncode.apply(params["W_E"], z_pre, idx, x_in)
+    if "b_E" in params:   # z_pre already holds b_E; this adds b_E's gradient (value + b_E - b_E)
+        b = _gather(params["b_E"], idx)
+        vals = vals + (b - b.detach())
+    return vals if norms is None else vals * _gather(norms, idx)
+
+
+def sparse_aux(params: dict[str, Tensor], fwd: dict[str, Tensor], dead: Tensor, k_aux: int) -> Tensor:
+    """AuxK's reconstruction e_hat (K, B, n_r) from the k_aux largest positive pre-activations among ``dead``
+    (K, n_q) latents, without decoder bias (Gao et al. 2024), reading only those encoder rows and decoder columns.
+    ``fwd`` is :func:`sparse_topk`'s output; standard practice's norm rescaling cancels here (codes z n / n)."""
+    with torch.no_grad():
+        ranked = fwd["z"].masked_fill(~dead[:, None], float("-inf"))
+        idx = ranked.topk(k_aux, dim=-1).indices.sort(dim=-1).values
+        keep = (_gather(dead.to(ranked.dtype), idx) > 0) & (ranked.gather(2, idx) > 0)
+    vals = _sparse_values(params, fwd["z_pre"], idx, fwd["x_in"]) * keep
+    return SparseDecode.apply(vals, idx, params["W_D"])

@@ -22,8 +22,10 @@ from torch import Tensor
 
 from ..sources.arrays import GroundTruthSource, Source, as_source
 from .dictionary import (METHODS, REMEDIES, Config, State, activation_spec, dead_mask, decode, encode,  # noqa: F401
-                         from_sdl, init_state, sizes, to_sdl, with_decoder)
-from .kernels import JumpReLUSTE, StepSTE, batchtopk_mask, sparse_topk, topk_mask  # noqa: F401 (re-exported)
+                         from_sdl, init_state, per_model, rescaled, sizes, to_sdl,
+                         with_decoder)
+from .kernels import (JumpReLUSTE, StepSTE, batchtopk_mask, sparse_aux, sparse_topk,  # noqa: F401
+                      topk_mask)
 from .progress import bar
 from .resampling import resample
 
@@ -44,8 +46,10 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     K = x_p.shape[0]
     params = with_decoder(params)
     sparse = cfg.sparse if cfg.sparse is not None else params["W_E"].shape[1] >= 512
-    if cfg.method == "topk" and sparse:
-        z, vals, idx, x_hat = sparse_topk(params, x_p, cfg.k)
+    fwd = None
+    if cfg.method == "topk" and sparse and not cfg.activation:
+        fwd = sparse_topk(params, x_p, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, rescaled(cfg))
+        z, vals, idx, x_hat = fwd["z"], fwd["vals"], fwd["idx"], fwd["x_hat"]
         on = (vals > 0).detach().to(vals.dtype).reshape(K, -1)
         fired = torch.zeros(K, params["W_E"].shape[1], device=x_p.device).scatter_reduce(
             1, idx.reshape(K, -1), on, reduce="amax") > 0
@@ -57,36 +61,38 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     if cfg.method == "matryoshka":
         n_q = a.shape[-1]
         sizes = cfg.prefixes or (n_q // 8, n_q // 4, n_q // 2, n_q)
-        recs = [(x_r - decode({**params, "W_D": params["W_D"][..., :m]}, a[..., :m])).pow(2).sum(-1).mean(1)
+        if cfg.practice == "standard" and sizes[-1] != n_q:
+            sizes = (*sizes, n_q)                    # SAELens appends d_sae to the widths
+        recs = [(x_r - decode({**params, "W_D": params["W_D"][..., :m]}, a[..., :m], cfg)).pow(2).sum(-1).mean(1)
                 for m in sizes]
-        rec = torch.stack(recs).mean(0)
+        # theory: the mean over prefixes; SAELens: the full reconstruction plus each inner prefix's (a sum)
+        rec = torch.stack(recs).sum(0) if cfg.practice == "standard" else torch.stack(recs).mean(0)
     else:
         rec = (x_r - x_hat).pow(2).sum(-1).mean(1)
     penalty = torch.zeros(K, dtype=rec.dtype, device=rec.device)
     if cfg.method == "relu":
-        penalty = cfg.l1 * a.abs().sum(-1).mean(1)
+        penalty = per_model(cfg.l1, rec) * a.abs().sum(-1).mean(1)
     elif cfg.method == "relu_dec":
-        penalty = cfg.l1 * (a * params["W_D"].norm(dim=1)[:, None]).sum(-1).mean(1)
+        penalty = per_model(cfg.l1, rec) * (a * params["W_D"].norm(dim=1)[:, None]).sum(-1).mean(1)
     elif cfg.method == "jumprelu":
-        penalty = cfg.l0 * StepSTE.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth).sum(-1).mean(1)
+        penalty = per_model(cfg.l0, rec) * StepSTE.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth).sum(-1).mean(1)
     if anchors is not None and cfg.anchors:
         m = anchors["A_p"].shape[0]
-        penalty = penalty + cfg.anchor_coef * ((params["W_E"][:, :m] - anchors["A_p"]).pow(2).sum((1, 2))
+        penalty = penalty + per_model(cfg.anchor_coef, rec) * ((params["W_E"][:, :m] - anchors["A_p"]).pow(2).sum((1, 2))
                                                + (params["W_D"][..., :m] - anchors["A_r"]).pow(2).sum((1, 2)))
     aux = torch.zeros_like(penalty)
     if cfg.remedy == "auxk" and dead is not None and bool(dead.any()):
         k_aux = min(cfg.aux_k or x_p.shape[-1] // 2, z.shape[-1])
-        if not z.requires_grad:                      # the sparse TopK path chose latents without autograd
-            z = torch.bmm(x_p, params["W_E"].transpose(1, 2))
-            z = z + params["b_E"][:, None] if "b_E" in params else z
-        z_dead = z.masked_fill(~dead[:, None], float("-inf"))
-        mask = topk_mask(z_dead, k_aux) & dead[:, None]
-        codes = z * mask
-        if cfg.practice == "standard":               # SAELens: rescaled codes, weight min(n_dead / k_aux, 1)
-            codes = codes / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
-        e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))   # no decoder bias in e_hat (Gao et al. 2024)
+        if fwd is not None:                          # the sparse TopK path: only the chosen dead latents
+            e_hat = sparse_aux(params, fwd, dead, k_aux)
+        else:
+            mask = topk_mask(z.masked_fill(~dead[:, None], float("-inf")), k_aux) & dead[:, None]
+            codes = z * mask
+            if rescaled(cfg):                        # SAELens: codes divided by the decoder norms
+                codes = codes / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
+            e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))   # no decoder bias (Gao et al. 2024)
         aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
-        if cfg.practice == "standard":
+        if cfg.practice == "standard":               # SAELens: weight min(n_dead / k_aux, 1)
             aux = aux * (dead.sum(1).to(aux.dtype) / (cfg.aux_k or x_p.shape[-1] // 2)).clamp(max=1.0)
     rec, penalty, aux = rec.float(), penalty.float(), aux.float()
     return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "fired": fired, "L0": l0}
@@ -102,18 +108,23 @@ def clip_per_model(params: dict[str, Tensor], max_norm: float) -> None:
         p.grad.mul_(scale.view(-1, *([1] * (p.grad.ndim - 1))))
 
 
-def adam_step(state: State, lr: float, betas: tuple[float, float], eps: float = 1e-8) -> None:
-    """One element-wise Adam update of every parameter from its .grad (bias correction by the global step)."""
+def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -> None:
+    """One element-wise Adam update of every parameter from its .grad (bias correction by the global step); ``lr``
+    is a float or one value per model."""
     b1, b2 = betas
     t = state.step + 1
-    step_size, root = lr / (1 - b1 ** t), (1 - b2 ** t) ** 0.5
+    root = (1 - b2 ** t) ** 0.5
     with torch.no_grad():
         for name, p in state.params.items():
             g = p.grad
             m, v = state.adam_m[name], state.adam_v[name]
             m.mul_(b1).add_(g, alpha=1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            p.addcdiv_(m, v.sqrt().div_(root).add_(eps), value=-step_size)
+            if isinstance(lr, tuple):
+                step = per_model(lr, p).view(-1, *([1] * (p.ndim - 1))) / (1 - b1 ** t)
+                p.sub_(step * m / v.sqrt().div_(root).add_(eps))
+            else:
+                p.addcdiv_(m, v.sqrt().div_(root).add_(eps), value=-lr / (1 - b1 ** t))
             p.grad = None
 
 
@@ -190,6 +201,11 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
     seeds = _check_seeds(seeds)
     device = str(default_device(None if device == "auto" else device))
     cfg.check_sizes(source.n_p, n_q, source.n_r)
+    cfg.check_models(len(seeds))
+    if cfg.practice == "standard" and cfg.subtract_b_D and source.autoencoder is False:
+        raise ValueError("practice='standard' with subtract_b_D=True needs a source whose target is its input (an "
+                         "SAE); this source's target differs (a transcoder): SAELens's transcoders do not subtract "
+                         "b_D, so set subtract_b_D=False")
     if cfg.track_every:
         source.W_p                                   # refuses when the source has no directions
     _check_anchors(anchors, cfg, source.n_p, source.n_r)

@@ -36,6 +36,7 @@ class Source:
     n_p: int
     n_r: int
     shared_batches = False           # True: every model gets the same batch (iterators)
+    autoencoder: bool | None = None  # True: the target is the input (an SAE); False: it is not; None: unknown
     directions: tuple[Tensor, Tensor] | None = None
 
     @property
@@ -82,6 +83,7 @@ class GroundTruthSource(Source):
     def __init__(self, gt):
         self.gt, self.n_p, self.n_r = gt, gt.n_p, gt.n_r
         self.directions = (gt.W_p, gt.W_r)
+        self.autoencoder = gt.W_p.shape == gt.W_r.shape and bool(torch.equal(gt.W_p, gt.W_r))
 
     def rows(self, n, generator):
         x = self.gt.coefficients.sample(n, generator, dtype=self.gt.W_p.dtype)
@@ -206,6 +208,7 @@ class ArraySource(Source):
             raise ValueError(f"inputs have {self.x_p.shape[0]} rows but targets {self.x_r.shape[0]}; "
                              "they must be paired row by row")
         self.N, self.n_p, self.n_r = self.x_p.shape[0], self.x_p.shape[1], self.x_r.shape[1]
+        self.autoencoder = targets is None
         self.directions = check_directions(directions, self.n_p, self.n_r)
 
     @staticmethod

@@ -91,8 +91,58 @@ def test_standard_practice_is_saelens_forward_pass_and_folds_to_the_plain_form()
     d = Dictionary.from_state(state)                                # folded: plain form, same numbers
     assert d.cfg.practice == "theory" and d.meta["trained_with"]["practice"] == "standard"
     assert torch.allclose(d.encode(x), z, atol=1e-4) and torch.allclose(d.decode(d.encode(x)), x_hat, atol=1e-4)
-    with pytest.raises(ValueError, match="implemented for methods 'topk' and 'relu_dec'"):
-        Config(method="jumprelu", practice="standard", bias=True)
+    with pytest.raises(ValueError, match="SAELens's 'standard' SAE is relu_dec"):
+        Config(method="relu", practice="standard", bias=True)
+    with pytest.raises(ValueError, match="no standard practice for method='relu'"):
+        Config.standard("relu")
+
+
+@pytest.mark.parametrize("method", ["batchtopk", "matryoshka", "jumprelu", "relu_dec"])
+def test_standard_practice_of_the_other_methods_is_saelens_forward_pass(method):
+    gt = _gt()
+    cfg = Config.standard(method, k=2, steps=20, batch_size=32)
+    state = train(gt, cfg, 16, [0], progress=False)
+    P = dict(state.params)
+    P["b_D"] = P["b_D"] + 0.3
+    x = torch.randn(64, 8)
+    h = (x - P["b_D"][0]) @ P["W_E"][0].T + P["b_E"][0]             # b_dec off the input
+    norms = P["W_D"][0].norm(dim=0)
+    if method in ("batchtopk", "matryoshka"):                        # rescaled, ReLU, top k*B of the batch
+        r = torch.relu(h * norms).flatten()
+        z = torch.zeros_like(r).scatter(0, r.topk(2 * 64).indices, r.topk(2 * 64).values).reshape(h.shape)
+        x_hat = (z / norms) @ P["W_D"][0].T + P["b_D"][0]
+    else:                                                            # no rescaling
+        z = h * (h > P["log_theta"][0].exp()) if method == "jumprelu" else torch.relu(h)
+        x_hat = z @ P["W_D"][0].T + P["b_D"][0]
+    _, a = D.encode(P, x[None], cfg)
+    assert torch.allclose(a[0], z, atol=1e-5) and torch.allclose(D.decode(P, a, cfg)[0], x_hat, atol=1e-5)
+    state.params = P
+    d = Dictionary.from_state(state)
+    assert torch.allclose(d.encode(x), z, atol=1e-4) and torch.allclose(d.decode(d.encode(x)), x_hat, atol=1e-4)
+    if method == "jumprelu":
+        assert (cfg.l0, cfg.theta_init, cfg.bandwidth, cfg.remedy) == (1.0, 0.01, 0.05, "none")
+
+
+def test_standard_matryoshka_sums_its_prefix_losses_and_a_transcoder_keeps_its_input():
+    gt = _gt()
+    K, P = 1, train(gt, Config.standard("matryoshka", k=2, steps=5, batch_size=32), 16, [0], progress=False).params
+    x = torch.randn(1, 64, 8)
+    cfg = Config.standard("matryoshka", k=2, prefixes=(4, 8))
+    _, a = D.encode(P, x, cfg)
+    parts = [(x - D.decode({**P, "W_D": P["W_D"][..., :m]}, a[..., :m], cfg)).pow(2).sum(-1).mean(1)
+             for m in (4, 8, 16)]                                  # SAELens appends d_sae = 16
+    from sdl_paper.engine.trainer import objective
+    assert torch.allclose(objective(P, x, x, cfg)["rec"], sum(parts), rtol=1e-5)
+    world = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=2, seed=0)
+    tc = world.view([0], [1])
+    with pytest.raises(ValueError, match="set subtract_b_D=False"):
+        train(tc, Config.standard("topk", k=2, steps=2, batch_size=8), 16, [0], progress=False)
+    cfg = Config.standard("topk", k=2, steps=2, batch_size=8, subtract_b_D=False)
+    P = train(tc, cfg, 16, [0], progress=False).params
+    P["b_D"] = P["b_D"] + 0.3
+    x = torch.randn(1, 5, 8)
+    h = (x[0] @ P["W_E"][0].T + P["b_E"][0]) * P["W_D"][0].norm(dim=0)   # the input is not shifted by b_D
+    assert torch.allclose(D.encode(P, x, cfg)[0][0], h, atol=1e-5)
 
 
 def test_gradient_clipping_is_per_model():

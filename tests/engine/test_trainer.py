@@ -122,19 +122,21 @@ def test_bad_configs_fail_before_training(kw, match):
 
 
 @pytest.mark.parametrize("remedy", ["none", "auxk"])
-@pytest.mark.parametrize("bias", [False, True])
-def test_sparse_topk_path_gives_the_dense_gradients(remedy, bias):
+@pytest.mark.parametrize("bias,practice", [(False, "theory"), (True, "theory"), (True, "standard")])
+def test_sparse_topk_path_gives_the_dense_gradients(remedy, bias, practice):
     torch.manual_seed(0)
     K, B, n_q, n_p = 2, 64, 16, 8
     params = {"W_E": torch.randn(K, n_q, n_p), "W_D": torch.randn(K, n_p, n_q)}
     if bias:
         params |= {"b_E": torch.randn(K, n_q), "b_D": torch.randn(K, n_p)}
+    params["W_D"] = params["W_D"] * (0.5 + torch.rand(K, 1, n_q))      # decoder norms matter in standard practice
     x = torch.randn(K, B, n_p)
     dead = torch.rand(K, n_q) < 0.5
     grads = []
     for sparse in (False, True):
         P = {k: v.clone().requires_grad_(True) for k, v in params.items()}
-        terms = T.objective(P, x, x, T.Config(method="topk", k=3, sparse=sparse, bias=bias, remedy=remedy), dead)
+        cfg = T.Config(method="topk", k=3, sparse=sparse, bias=bias, remedy=remedy, practice=practice)
+        terms = T.objective(P, x, x, cfg, dead)
         terms["total"].sum().backward()
         grads.append(({k: v.grad for k, v in P.items()}, terms))
     (gd, td), (gs, ts) = grads
@@ -200,3 +202,34 @@ def test_bf16_autocast_trains_close_to_fp32(method):
     la, lb = T.evaluate(a.params, gt, _cfg(method=method)), T.evaluate(b.params, gt, _cfg(method=method))
     before = T.evaluate(T.init_state(1, 8, 16, 8, _cfg(method=method), [0]).params, gt, _cfg(method=method))
     assert (la < before).all() and torch.allclose(la, lb, rtol=0.25), (la, lb, before)
+
+
+@pytest.mark.parametrize("method,field", [("relu", "l1"), ("jumprelu", "l0"), ("topk", "lr"), ("topk", "init_scale"),
+                                          ("topk", "anchor_coef")])
+def test_per_model_hyperparameters_train_as_separate_runs(method, field):
+    gt = _gt()
+    values = (0.5e-3, 3e-3) if field in ("l1", "l0", "lr") else (0.3, 1.0)
+    extra = {"anchors": 2} if field == "anchor_coef" else {}
+    anchors = {"A_p": gt.W_p[:, :2].T.clone(), "A_r": gt.W_r[:, :2].clone()} if extra else None
+    both = T.train(gt, _cfg(method=method, steps=20, **extra, **{field: values}), 16, [3, 4], anchors=anchors,
+                   progress=False)
+    for i, (seed, v) in enumerate(zip([3, 4], values)):
+        one = T.train(gt, _cfg(method=method, steps=20, **extra, **{field: v}), 16, [seed], anchors=anchors,
+                      progress=False)
+        for k in one.params:
+            assert torch.allclose(both.params[k][i], one.params[k][0], atol=1e-5), (k, i)
+    # the two values do make a difference (the comparison above could not pass by ignoring one of them)
+    other = T.train(gt, _cfg(method=method, steps=20, **extra, **{field: values[1]}), 16, [3], anchors=anchors,
+                    progress=False)
+    assert not torch.allclose(both.params["W_E"][0], other.params["W_E"][0], atol=1e-4)
+
+
+def test_per_model_hyperparameters_are_checked():
+    with pytest.raises(TypeError, match="one per model"):
+        _cfg(lr=(1e-3, "a"))
+    with pytest.raises(ValueError, match="must be > 0"):
+        _cfg(lr=(1e-3, -1.0))
+    with pytest.raises(ValueError, match="lr has 3 values but 2 models"):
+        T.train(_gt(), _cfg(lr=(1e-3, 2e-3, 3e-3), steps=2), 16, [0, 1], progress=False)
+    cfg = _cfg(l1=[0.1, 0.2])
+    assert cfg.l1 == (0.1, 0.2) and T.Config.from_dict(cfg.to_dict()) == cfg
