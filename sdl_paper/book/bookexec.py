@@ -18,7 +18,7 @@ from pathlib import Path
 from . import chapters
 
 # Expected relative run time of each chapter with default parameters (longest first keeps both cores busy).
-_ORDER = ["absorption_experiments", "dead_neurons", "spurious_minima", "real_activations", "resampling",
+_ORDER = ["lrb", "anchoring", "absorption_experiments", "dead_neurons", "spurious_minima", "real_activations", "resampling",
           "loss_approximation", "biconvexity", "framework", "global_minima", "absorption_theory"]
 
 

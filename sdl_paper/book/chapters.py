@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from . import bench_chapters
 from .parameters import (  # noqa: F401 (re-exported: chapters.ParameterError, chapters.NOTEBOOKS, ...)
     ACTIVATION_RULE, M_RULE, NOTEBOOKS, PRESET_ENV, PRESETS, Chapter, ChapterFailed, Param, ParameterError,
     _fires, _interference, _list_rule, _reach_M, _seed, device_param, firing_rule, number_list)
@@ -343,7 +344,8 @@ def _real_activations() -> Chapter:
 CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework(), _loss_approximation(), _biconvexity(),
                                                     _global_minima(), _spurious_minima(), _absorption_theory(),
                                                     _absorption_experiments(), _dead_neurons(), _resampling(),
-                                                    _real_activations()]}
+                                                    _real_activations(), bench_chapters.lrb(),
+                                                    bench_chapters.anchoring()]}
 
 
 def get(name: str) -> Chapter:

@@ -276,7 +276,9 @@ def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[in
     params = {"W_E": W_E} if cfg.tied else {"W_E": W_E, "W_D": W_D}
     if cfg.bias:
         params |= {"b_E": torch.zeros(K, n_q), "b_D": torch.zeros(K, n_r)}
-    if cfg.method == "jumprelu":
+    if cfg.method == "jumprelu" and cfg.practice == "standard":      # SAELens trains theta itself, kept >= 0
+        params["theta"] = torch.full((K, n_q), float(cfg.theta_init))
+    elif cfg.method == "jumprelu":
         params["log_theta"] = torch.full((K, n_q), float(torch.log(torch.tensor(cfg.theta_init))))
     zeros = {name: torch.zeros_like(p) for name, p in params.items()}
     return State(params, zeros, {n: z.clone() for n, z in zeros.items()}, 0,
@@ -305,10 +307,15 @@ def encode(params: dict[str, Tensor], x_p: Tensor, cfg: Config) -> tuple[Tensor,
     if cfg.method in ("relu", "relu_dec"):
         return z, torch.relu(z)
     if cfg.method == "jumprelu":
-        return z, JumpReLUSTE.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth)
+        return z, JumpReLUSTE.apply(z, thresholds(params)[:, None], cfg.bandwidth)
     if cfg.method == "topk":
         return z, z * topk_mask(z, cfg.k)
     return z, z * batchtopk_mask(z, cfg.k)                          # batchtopk and matryoshka
+
+
+def thresholds(params: dict[str, Tensor]) -> Tensor:
+    """JumpReLU thresholds theta (K, n_q): trained as log theta (theory practice) or as theta (standard)."""
+    return params["theta"] if "theta" in params else params["log_theta"].exp()
 
 
 def with_decoder(params: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -342,7 +349,10 @@ def fold_standard(params: dict[str, Tensor], cfg: Config) -> dict[str, Tensor]:
     if rescaled(cfg):
         n = W_D.norm(dim=1)                                           # (K, n_q)
         W_E, b_E, W_D = W_E * n[..., None], b_E * n, W_D / n[:, None].clamp_min(1e-12)
-    return {**params, "W_E": W_E.contiguous(), "W_D": W_D.contiguous(), "b_E": b_E.contiguous()}
+    out = {**params, "W_E": W_E.contiguous(), "W_D": W_D.contiguous(), "b_E": b_E.contiguous()}
+    if "theta" in out:                                     # the plain form stores log theta (theta 0: a ReLU)
+        out["log_theta"] = out.pop("theta").clamp_min(1e-12).log()
+    return out
 
 
 def sizes(params: dict[str, Tensor]) -> tuple[int, int, int, int]:
@@ -368,7 +378,7 @@ def to_sdl(params: dict[str, Tensor], cfg: Config, k: int = 0):
             m.b_E.copy_(params["b_E"][k])
             m.b_D.copy_(params["b_D"][k])
     if cfg.method == "jumprelu":
-        m.sigma, m.activation_spec = JumpReLU(params["log_theta"][k].exp().detach().cpu()), "jumprelu (per latent)"
+        m.sigma, m.activation_spec = JumpReLU(thresholds(params)[k].detach().cpu()), "jumprelu (per latent)"
     return m
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..sources.arrays import as_source
-from .dictionary import Config, State, dead_mask, decode, encode, with_decoder
+from .dictionary import Config, State, dead_mask, decode, encode, thresholds, with_decoder
 
 
 def firing_threshold(z: Tensor, own: Tensor, cfg: Config, params: dict[str, Tensor] | None = None) -> Tensor:
@@ -33,7 +33,7 @@ def firing_threshold(z: Tensor, own: Tensor, cfg: Config, params: dict[str, Tens
     if cfg.method in ("relu", "relu_dec"):
         return torch.zeros(len(own), dtype=z.dtype, device=z.device)
     if cfg.method == "jumprelu":
-        return params["log_theta"][0, own].exp()
+        return thresholds(params)[0, own]
     others = z.clone()
     others[rows, own] = float("-inf")
     return others.topk(min(cfg.k, z.shape[1] - 1), dim=1).values[:, -1].clamp_min(0)

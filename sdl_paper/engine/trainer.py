@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..sources.arrays import GroundTruthSource, Source, as_source
 from .dictionary import (METHODS, REMEDIES, Config, State, activation_spec, dead_mask, decode, encode,  # noqa: F401
-                         from_sdl, init_state, per_model, rescaled, sizes, to_sdl,
+                         from_sdl, init_state, per_model, rescaled, sizes, thresholds, to_sdl,
                          with_decoder)
 from .kernels import (JumpReLUSTE, StepSTE, batchtopk_mask, sparse_aux, sparse_topk,  # noqa: F401
                       topk_mask)
@@ -75,7 +75,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     elif cfg.method == "relu_dec":
         penalty = per_model(cfg.l1, rec) * (a * params["W_D"].norm(dim=1)[:, None]).sum(-1).mean(1)
     elif cfg.method == "jumprelu":
-        penalty = per_model(cfg.l0, rec) * StepSTE.apply(z, params["log_theta"].exp()[:, None], cfg.bandwidth).sum(-1).mean(1)
+        penalty = per_model(cfg.l0, rec) * StepSTE.apply(z, thresholds(params)[:, None], cfg.bandwidth).sum(-1).mean(1)
     if anchors is not None and cfg.anchors:
         m = anchors["A_p"].shape[0]
         penalty = penalty + per_model(cfg.anchor_coef, rec) * ((params["W_E"][:, :m] - anchors["A_p"]).pow(2).sum((1, 2))
@@ -252,6 +252,8 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
             clip_per_model(state.params, cfg.clip_grad)
         adam_step(state, cfg.lr, cfg.betas)
         with torch.no_grad():
+            if "theta" in state.params:                         # SAELens: thresholds projected to >= 0
+                state.params["theta"].clamp_(min=0)
             if cfg.unit_decoder:
                 W_D = with_decoder(state.params)["W_D"]           # a view: tied models renormalise W_E's rows
                 W_D /= W_D.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -326,7 +328,7 @@ def to_device(state: State, device) -> None:
     device = torch.device(device)
     for d in (state.params, state.adam_m, state.adam_v):
         for k in d:
-            d[k] = d[k].detach().to(device).requires_grad_(d is state.params)
+            d[k] = d[k].detach().to(device).requires_grad_(d is state.params and d[k].requires_grad)
     for i, g in enumerate(state.generators):
         if g.device.type != device.type:
             seed = int(torch.randint(0, 2 ** 62, (1,), generator=g, device=g.device))

@@ -30,7 +30,7 @@ def test_record_refuses_unknown_claims_and_verdicts():
     with pytest.raises(KeyError, match="unknown or untested claim 'nope'"):
         ledger.record("nope", "holds", "1")
     with pytest.raises(KeyError, match="untested"):
-        ledger.record("lrb_table1", "holds", "1")
+        ledger.record("exp_resampling_llm", "holds", "1")
     with pytest.raises(ValueError, match="is not one of"):
         ledger.record("thm3_1", "mostly true", "1")
 

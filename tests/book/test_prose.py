@@ -23,6 +23,9 @@ _STRIP = [
 # Numbers in prose that coincide with a parameter's default but are not that parameter (fixed constants of a
 # construction or of a check), with the reason.
 _NOT_PARAMETERS = {
+    # the paper's sizes and values, quoted (our defaults differ or coincide by chance)
+    "lrb": ["S = 0.99, M = 0.1.", "$\\tau = 0.95$", "norm 0.1,", "(32 against 10)", "S = 0.99, k = 32)"],
+    "anchoring": ["k = 32 / 64 / 128", "lambda_anchor = 0.1)", "1 - S = 0.1 the"],
     "loss_approximation": ["$1 - S = 0.1/n$",      # a fixed point of the sparsity axis, not M
                            "$0.3/n$"],            # the fixed window of certificate 2, not theta
     "spurious_minima": ["\\langle w^1, w^2\\rangle = 0.2$"],   # the fixed Gram matrix of counterexample (b)

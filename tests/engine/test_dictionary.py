@@ -112,7 +112,7 @@ def test_standard_practice_of_the_other_methods_is_saelens_forward_pass(method):
         z = torch.zeros_like(r).scatter(0, r.topk(2 * 64).indices, r.topk(2 * 64).values).reshape(h.shape)
         x_hat = (z / norms) @ P["W_D"][0].T + P["b_D"][0]
     else:                                                            # no rescaling
-        z = h * (h > P["log_theta"][0].exp()) if method == "jumprelu" else torch.relu(h)
+        z = h * (h > D.thresholds(P)[0]) if method == "jumprelu" else torch.relu(h)
         x_hat = z @ P["W_D"][0].T + P["b_D"][0]
     _, a = D.encode(P, x[None], cfg)
     assert torch.allclose(a[0], z, atol=1e-5) and torch.allclose(D.decode(P, a, cfg)[0], x_hat, atol=1e-5)
@@ -121,6 +121,9 @@ def test_standard_practice_of_the_other_methods_is_saelens_forward_pass(method):
     assert torch.allclose(d.encode(x), z, atol=1e-4) and torch.allclose(d.decode(d.encode(x)), x_hat, atol=1e-4)
     if method == "jumprelu":
         assert (cfg.l0, cfg.theta_init, cfg.bandwidth, cfg.remedy) == (1.0, 0.01, 0.05, "none")
+        assert "theta" in state.params and "log_theta" not in state.params    # SAELens trains theta itself
+        assert (state.params["theta"] >= 0).all() and not torch.allclose(state.params["theta"],
+                                                                       torch.tensor(0.01))
 
 
 def test_standard_matryoshka_sums_its_prefix_losses_and_a_transcoder_keeps_its_input():
