@@ -39,7 +39,7 @@ _N_RULE = (("n", "n_p"), "the bench has superposition: need n > n_p", lambda v: 
 
 def lrb() -> Chapter:
     p = _bench_params() | {
-        "steps": Param(600, "training steps of every dictionary", low=20),
+        "steps": Param(500, "training steps of every dictionary", low=20),
         "sweep_seeds": Param(2, "model seeds per value of the coefficient, learning-rate and init sweeps", low=1,
                              high=16),
         "l1_values": Param("0.03,0.3,3", "L1 coefficients of the ReLU SAE sweep (both practices)"),
@@ -66,7 +66,7 @@ def lrb() -> Chapter:
 
 def anchoring() -> Chapter:
     p = _bench_params() | {
-        "steps": Param(600, "training steps of every dictionary", low=20),
+        "steps": Param(400, "training steps of every dictionary", low=20),
         "n_seeds": Param(2, "model seeds per setting (each trains with and without anchoring)", low=2, high=64),
         "practice": Param("standard", "training practice of every run: standard (SAELens's defaults) or theory",
                           choices=("standard", "theory")),
@@ -77,7 +77,7 @@ def anchoring() -> Chapter:
         "coef_values": Param("0.01,1.0", "lambda_anchor values of the coefficient sweep (TopK SAE)"),
         "ratio_values": Param("1.04,1.3,1.82", "ratios n / n_p of the ablation (the paper: 800..1400 / 768)"),
         "M_values": Param("0.2,0.5", "interference bounds M of the ablation (the paper: 0.05, 0.2, 0.5)"),
-        "p_values": Param("0.01,0.05,0.1", "1 - S values of the ablation (the paper: 0.005, 0.01, 0.1)"),
+        "p_values": Param("0.01,0.1", "1 - S values of the ablation (the paper: 0.005, 0.01, 0.1)"),
         "k_values": Param("6,12,24", "TopK k of the ablation (the paper's 32, 64, 128 times n (1 - S) / 10)"),
         "l1": Param(0.03, "L1 coefficient of the ReLU SAE (superposition ablation)", low=0.0, low_open=True),
     }

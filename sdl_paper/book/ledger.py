@@ -73,12 +73,12 @@ _CLAIMS = [
     Claim("lrb_table1", "Table 1", "On the Linear Representation Bench, TopK-family SAEs recover about 84% of "
           "features (M_GT, encoder rows) and ReLU / JumpReLU SAEs 0%.", "lrb", "lrb-verdicts"),
     Claim("lrb_coders", "Table 1", "TopK transcoder 23.6% and crosscoder 56.4% M_GT on the bench.", "lrb", "lrb-verdicts"),
-    Claim("anchoring", "Table 1", "Feature anchoring raises M_GT on the bench for every method (e.g. TopK "
-          "84.9% -> 87.6%).", "anchoring", "anchoring-table"),
-    Claim("ablation_k", "Sec. 4", "TopK k = 32 / 64 / 128 gives 100% / 93.9% / 86.7% recovery.", "anchoring", "anchoring-ablations"),
-    Claim("ablation_superposition", "Tables 4-7", "ReLU SAEs recover 0% for n = 800..1400; with anchoring 100% "
+    Claim("anchoring", "Table 1", "Feature anchoring raises M_GT on the bench for the TopK-family rows (e.g. "
+          "TopK 84.9% -> 87.6%); ReLU and JumpReLU stay at 0%.", "anchoring", "anchoring-table"),
+    Claim("ablation_k", "Ablations", "TopK k = 32 / 64 / 128 gives 100% / 93.9% / 86.7% recovery.", "anchoring", "anchoring-ablations"),
+    Claim("ablation_superposition", "Ablations", "ReLU SAEs recover 0% for n = 800..1400; with anchoring 100% "
           "at n = 800 falling to 8.6% at 1400.", "anchoring", "anchoring-ablations"),
-    Claim("ablation_interference_sparsity", "Tables 4-7", "Interference M barely matters; at 1 - S = 0.1 the "
+    Claim("ablation_interference_sparsity", "Ablations", "Interference M barely matters; at 1 - S = 0.1 the "
           "TopK family recovers 95-99.7%.", "anchoring", "anchoring-ablations"),
     Claim("anchoring_clip", "Table 2", "Anchoring with class-mean directions improves recovery on CLIP "
           "embeddings of ImageNet.", None, None, "not testable here"),
