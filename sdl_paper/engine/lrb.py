@@ -43,8 +43,6 @@ PAPER_TABLE1 = {
     "TopK transcoder": (0.236, 0.838, 0.2505, 0.838),
     "TopK crosscoder": (0.5642, 0.940, 0.5771, 0.941),
 }
-PAPER_K_ABLATION = {32: 1.0, 64: 0.939, 128: 0.867}   # TopK k -> recovery (PAPER.md, section 4)
-PAPER_SIZES = {"n_p": 768, "n": 1000, "n_q": 16000, "S": 0.99, "M": 0.1}
 METRICS = ("M_GT_enc", "M_IP_enc", "M_GT_dec", "M_IP_dec", "MCC", "L0", "EV", "dead")
 
 
@@ -100,7 +98,7 @@ def evaluate(state: T.State, gt, cfg: T.Config, features: torch.Tensor | None = 
         r = metrics.recovery(W_E, W_D, W_p, W_r, tau)
         out.append(r | {"MCC": metrics.hungarian_mcc(W_D, W_r), "L0": metrics.l0(a[k]),
                         "EV": metrics.explained_variance(x_r[k], x_hat[k]),
-                        "dead": float((a[k] == 0).all(0).float().mean())})
+                        "dead": metrics.sample_dead_fraction(a[k])})
     return out
 
 
