@@ -3,18 +3,26 @@
 nbval only collects .ipynb files; this reads each chapter's .md with jupytext, injects the smoke parameters after
 its ``parameters`` cell (papermill, prepare_only) and hands it to nbval. The kernel's working directory stays the
 notebook's folder, as in the book build. A run that includes notebooks/ fails unless every chapter was collected.
+
+Every test process and every notebook kernel runs one torch thread (as ``bookexec`` runs the chapters): pytest
+already runs two workers on this machine's two cores, and OpenMP threads beyond the cores spin and wait (a run
+with two threads per worker took twice as long). Set OMP_NUM_THREADS to override.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import jupytext
-import nbformat
-import papermill
-import pytest
-from nbval.plugin import IPyNbFile
+os.environ.setdefault("OMP_NUM_THREADS", "1")   # before torch is imported; xdist workers and kernels inherit it
 
-from sdl_paper.book import chapters
+from pathlib import Path  # noqa: E402
+
+import jupytext  # noqa: E402
+import nbformat  # noqa: E402
+import papermill  # noqa: E402
+import pytest  # noqa: E402
+from nbval.plugin import IPyNbFile  # noqa: E402
+
+from sdl_paper.book import chapters  # noqa: E402
 
 
 def _chapter_for(path: Path) -> chapters.Chapter | None:

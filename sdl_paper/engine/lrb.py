@@ -129,10 +129,14 @@ def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: l
 
 def summary(frame: pd.DataFrame, by: list[str], cols=METRICS) -> pd.DataFrame:
     """Mean and standard error over seeds of ``cols`` for each group of ``by`` (columns ``<metric>``,
-    ``<metric>_se``)."""
+    ``<metric>_se``; the standard error is NaN for a group of one seed, where it is undefined)."""
     g = frame.groupby(by, sort=False, dropna=False)[list(cols)]
-    mean, se = g.mean(), g.sem().fillna(0.0)
-    return mean.join(se.add_suffix("_se")).reset_index()
+    return g.mean().join(g.sem().add_suffix("_se")).reset_index()
+
+
+def pm(mean: float, se: float, fmt: str = ".3f") -> str:
+    """``mean ± se`` as text; the mean alone, marked "(1 seed)", where the standard error is undefined (NaN)."""
+    return f"{mean:{fmt}} (1 seed)" if pd.isna(se) else f"{mean:{fmt}} ± {se:{fmt}}"
 
 
 def tau_curve(state: T.State, gt, taus, features: torch.Tensor | None = None) -> pd.DataFrame:
@@ -181,12 +185,12 @@ def paper_vs_ours(frame: pd.DataFrame) -> pd.DataFrame:
     best = best_setting(frame)
     out = []
     for _, r in best.iterrows():
-        pm, pi = PAPER_TABLE1[r["row"]][:2]
-        out.append({"row": r["row"], "practice": r["practice"], "paper M_GT enc": f"{pm:.1%}",
-                    "paper M_IP enc": f"{pi:.3f}",
-                    "M_GT enc": f"{r['M_GT_enc']:.1%} ± {r['M_GT_enc_se']:.1%}",
-                    "M_IP enc": f"{r['M_IP_enc']:.3f} ± {r['M_IP_enc_se']:.3f}",
-                    "M_GT dec": f"{r['M_GT_dec']:.1%} ± {r['M_GT_dec_se']:.1%}",
+        p_gt, p_ip = PAPER_TABLE1[r["row"]][:2]
+        out.append({"row": r["row"], "practice": r["practice"], "paper M_GT enc": f"{p_gt:.1%}",
+                    "paper M_IP enc": f"{p_ip:.3f}",
+                    "M_GT enc": pm(r["M_GT_enc"], r["M_GT_enc_se"], ".1%"),
+                    "M_IP enc": pm(r["M_IP_enc"], r["M_IP_enc_se"]),
+                    "M_GT dec": pm(r["M_GT_dec"], r["M_GT_dec_se"], ".1%"),
                     "MCC": f"{r['MCC']:.3f}", "L0": f"{r['L0']:.1f}",
                     "setting": "" if pd.isna(r["value"]) else f"{SWEPT[r['row']]} = {r['value']:g}"})
     return pd.DataFrame(out)
