@@ -26,7 +26,7 @@ def _bench_params() -> dict[str, Param]:
         "n_q": Param(256, "latents of every dictionary, n_q (the paper: 16,000)", low=2, high=131072),
         "k": Param(6, "active latents per sample of the TopK family", low=1, high=4096),
         "steps": Param(1200, "training steps of every dictionary", low=20),
-        "batch_size": Param(512, "samples per step and model", low=8),
+        "batch_size": Param(256, "samples per step and model", low=8),
         "tau": Param(0.95, "cosine threshold of M_GT (as in the paper)", low=0.0, high=1.0, low_open=True,
                      high_open=True),
         "device": device_param(),
@@ -39,7 +39,7 @@ _N_RULE = (("n", "n_p"), "the bench has superposition: need n > n_p", lambda v: 
 
 def lrb() -> Chapter:
     p = _bench_params() | {
-        "steps": Param(500, "training steps of every dictionary", low=20),
+        "steps": Param(400, "training steps of every dictionary", low=20),
         "sweep_seeds": Param(2, "model seeds per value of the coefficient, learning-rate and init sweeps", low=1,
                              high=16),
         "l1_values": Param("0.03,0.3,3", "L1 coefficients of the ReLU SAE sweep (both practices)"),
@@ -66,7 +66,7 @@ def lrb() -> Chapter:
 
 def anchoring() -> Chapter:
     p = _bench_params() | {
-        "steps": Param(400, "training steps of every dictionary", low=20),
+        "steps": Param(300, "training steps of every dictionary", low=20),
         "n_seeds": Param(2, "model seeds per setting (each trains with and without anchoring)", low=2, high=64),
         "practice": Param("standard", "training practice of every run: standard (SAELens's defaults) or theory",
                           choices=("standard", "theory")),

@@ -185,7 +185,7 @@ def _experiment_common(n_p: int) -> dict[str, Param]:
 
 def _absorption_experiments() -> Chapter:
     p = _experiment_common(32) | {
-        "steps": Param(1000, "training steps of every run", low=50),
+        "steps": Param(600, "training steps of every run", low=50),
         "k": Param(2, "active latents per sample of the TopK-family comparison", low=1, high=1024),
         "n_parents": Param(4, "parents of the tree world", low=1, high=64),
         "n_children": Param(4, "children per parent in the tree world", low=2, high=32),
@@ -234,6 +234,7 @@ def _absorption_experiments() -> Chapter:
 
 def _dead_neurons() -> Chapter:
     p = _experiment_common(32) | {
+        "steps": Param(1000, "training steps of every run", low=50),
         "n": Param(48, "number of ground-truth features, n", low=2, high=20000),
         "S": Param(0.99, "base sparsity S", low=0.0, high=1.0, high_open=True),
         "width_ratios": Param("1,2,4,8", "n_q / n values of the width sweep"),
@@ -269,6 +270,7 @@ def _dead_neurons() -> Chapter:
 
 def _resampling() -> Chapter:
     p = _experiment_common(32) | {
+        "steps": Param(1200, "training steps of every run", low=50),
         "n": Param(48, "number of ground-truth features, n", low=2, high=20000),
         "S": Param(0.998, "sparsity S", low=0.0, high=1.0, high_open=True),
         # near-constant magnitudes (c_min + Exp(beta)): without a heavy tail ReLU latents die early, so the
@@ -310,7 +312,7 @@ def _real_activations() -> Chapter:
                         high=4096),
         "net_steps": Param(300, "full-batch Adam steps training the MLP", low=50),
         "n_q": Param(128, "latents of every dictionary, n_q", low=10, high=131072),
-        "steps": Param(1000, "training steps of every dictionary", low=50),
+        "steps": Param(700, "training steps of every dictionary", low=50),
         "batch_size": Param(256, "samples per step and model", low=16),
         "lr": Param(0.003, "Adam learning rate of the dictionaries", low=0.0, low_open=True, high=1.0),
         "k": Param(2, "active latents per sample (TopK, BatchTopK)", low=1, high=1024),
@@ -324,7 +326,7 @@ def _real_activations() -> Chapter:
                         low_open=True),
         "res_lr": Param(0.03, "Adam learning rate of the resampling experiment", low=0.0, low_open=True,
                         high=1.0),
-        "res_steps": Param(1500, "training steps of the resampling experiment (resampling at 1/6)", low=60),
+        "res_steps": Param(1000, "training steps of the resampling experiment (resampling at 1/6)", low=60),
         "dead_window": Param(100, "a latent silent for this many steps is dead (and resampled)", low=1),
         "device": device_param(),
     }

@@ -1,5 +1,7 @@
-"""Run by tests/test_distributed.py under torchrun: train on two processes and save rank 0's final state."""
+"""Run by tests/engine/test_distributed.py under torchrun: for each METHOD:REMEDY case, train on two processes and
+save rank 0's final state as OUT_DIR/METHOD-REMEDY.pt (one launch for all cases: each launch costs seconds)."""
 import sys
+from pathlib import Path
 
 import torch
 
@@ -9,11 +11,13 @@ from sdl_paper.engine import distributed, trainer as T
 if __name__ == "__main__":
     distributed.init_from_env("gloo")
     torch.set_num_threads(1)
-    method, remedy, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    out_dir, cases = Path(sys.argv[1]), sys.argv[2:]
     gt = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0).view([0], [0])
-    cfg = T.Config(method=method, remedy=remedy, steps=25, batch_size=64, lr=1e-2, k=2, log_every=5, dead_window=5,
-                   resample_at=(12,) if remedy == "resample" else ())
-    state = T.train(gt, cfg, 16, [0, 1], progress=False)
-    if distributed.world()[0] == 0:
-        T.save(state, out)
+    for case in cases:
+        method, remedy = case.split(":")
+        cfg = T.Config(method=method, remedy=remedy, steps=25, batch_size=64, lr=1e-2, k=2, log_every=5,
+                       dead_window=5, resample_at=(12,) if remedy == "resample" else ())
+        state = T.train(gt, cfg, 16, [0, 1], progress=False)
+        if distributed.world()[0] == 0:
+            T.save(state, str(out_dir / f"{method}-{remedy}.pt"))
     torch.distributed.destroy_process_group()

@@ -17,14 +17,23 @@ def test_one_process_is_world_of_one():
     assert distributed.shard(x) is x
 
 
-@pytest.mark.parametrize("method,remedy", [("topk", "none"), ("relu", "resample"), ("jumprelu", "auxk")])
-def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path, method, remedy):
-    out = tmp_path / "ddp.pt"
+CASES = [("topk", "none"), ("relu", "resample"), ("jumprelu", "auxk")]
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory):
+    """One torchrun launch (two gloo processes) training every case; its folder of final states."""
+    out = tmp_path_factory.mktemp("ddp")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT),
-           method, remedy, str(out)]
+           str(out), *(f"{m}:{r}" for m, r in CASES)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    two = T.load(str(out))
+    return out
+
+
+@pytest.mark.parametrize("method,remedy", CASES)
+def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(two_process_runs, method, remedy):
+    two = T.load(str(two_process_runs / f"{method}-{remedy}.pt"))
     gt = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0).view([0], [0])
     cfg = T.Config(method=method, remedy=remedy, steps=25, batch_size=64, lr=1e-2, k=2, log_every=5, dead_window=5,
                    resample_at=(12,) if remedy == "resample" else ())
