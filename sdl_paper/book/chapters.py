@@ -326,7 +326,7 @@ def _real_activations() -> Chapter:
                         low_open=True),
         "res_lr": Param(0.03, "Adam learning rate of the resampling experiment", low=0.0, low_open=True,
                         high=1.0),
-        "res_steps": Param(1000, "training steps of the resampling experiment (resampling at 1/6)", low=60),
+        "res_steps": Param(1500, "training steps of the resampling experiment (resampling at 1/6)", low=60),
         "dead_window": Param(100, "a latent silent for this many steps is dead (and resampled)", low=1),
         "device": device_param(),
     }

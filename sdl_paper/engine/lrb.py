@@ -43,6 +43,10 @@ PAPER_TABLE1 = {
     "TopK transcoder": (0.236, 0.838, 0.2505, 0.838),
     "TopK crosscoder": (0.5642, 0.940, 0.5771, 0.941),
 }
+# The paper's ablations (PAPER.md, section 4; Tables 4-7): TopK M_GT per k, the values of M and 1 - S it ran,
+# and its TopK-family range at 1 - S = 0.1
+PAPER_ABLATIONS = {"k": {32: 1.0, 64: 0.939, 128: 0.867}, "M": (0.05, 0.2, 0.5), "1 - S": (0.005, 0.01, 0.1),
+                   "1 - S at 0.1": (0.95, 0.997)}
 METRICS = ("M_GT_enc", "M_IP_enc", "M_GT_dec", "M_IP_dec", "MCC", "L0", "EV", "dead")
 
 
