@@ -169,7 +169,7 @@ class Config:
         renormalisation, Adam lr 3e-4 and betas (0.9, 0.999), gradient-norm clipping 1.0. TopK family (topk,
         batchtopk, matryoshka): AuxK with coefficient 1 and a 1000-step dead window. relu_dec (its "standard"
         SAE): L1 weighted by decoder norms, coefficient 1. jumprelu: L0 coefficient 1, initial threshold 0.01,
-        bandwidth 0.05 (SAELens trains theta itself, projected to >= 0; we train log theta)."""
+        bandwidth 0.05 (theta trained itself and projected to >= 0 after each step, as SAELens does)."""
         if method not in METHODS or method == "relu":
             raise ValueError(f"no standard practice for method={method!r}; allowed: "
                              f"{', '.join(m for m in METHODS if m != 'relu')}")

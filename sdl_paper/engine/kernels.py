@@ -152,8 +152,10 @@ def sparse_topk(params: dict[str, Tensor], x_p: Tensor, k: int, subtract_b_D: bo
 
 
 def _gather(per_latent: Tensor, idx: Tensor) -> Tensor:
-    """per_latent (K, n_q) read at idx (K, B, j): (K, B, j), with autograd."""
-    return per_latent[:, None].expand(-1, idx.shape[1], -1).gather(2, idx)
+    """per_latent (K, n_q) read at idx (K, B, j): (K, B, j), with autograd (its backward scatters into (K, n_q),
+    not into a (K, B, n_q) expansion)."""
+    K, B, j = idx.shape
+    return per_latent.gather(1, idx.reshape(K, B * j)).reshape(K, B, j)
 
 
 def _sparse_values(params, z_pre, idx, x_in, norms=None) -> Tensor:

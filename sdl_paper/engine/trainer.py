@@ -102,7 +102,8 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
 def clip_per_model(params: dict[str, Tensor], max_norm: float) -> None:
     """Scale each model's gradient (all its parameters together) to norm at most ``max_norm``, as
     torch.nn.utils.clip_grad_norm_ does for one model; models stay independent."""
-    norm = torch.stack([p.grad.pow(2).flatten(1).sum(1) for p in params.values()]).sum(0).sqrt()   # (K,)
+    norm = torch.stack([torch.linalg.vector_norm(p.grad, dim=tuple(range(1, p.grad.ndim))) ** 2   # no copy of
+                        for p in params.values()]).sum(0).sqrt()                     # a column-major grad; (K,)
     scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
     for p in params.values():
         p.grad.mul_(scale.view(-1, *([1] * (p.grad.ndim - 1))))
