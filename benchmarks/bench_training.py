@@ -113,6 +113,15 @@ def median(f, reps: int) -> float:
     return statistics.median(f() for _ in range(reps))
 
 
+def saelens_rate(x, shape, practice, steps, sparse, reps, **kw) -> float | str | None:
+    """SAELens's samples per second (median of ``reps`` runs), or why it could not run (not installed, fails)."""
+    first = sae_lens(x, shape, practice, steps, sparse=sparse, **kw)
+    if not isinstance(first, float):
+        return first
+    rest = [sae_lens(x, shape, practice, steps, sparse=sparse, **kw) for _ in range(reps - 1)]
+    return steps * BATCH / statistics.median([first, *rest])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small-steps", type=int, default=100)
@@ -130,10 +139,7 @@ def main():
         for label, kw in cases:
             practice = label.split(",")[0]
             mine = steps * BATCH / median(lambda: ours(x, shape, practice, steps, **kw), args.reps)
-            theirs = [sae_lens(x, shape, practice, steps, sparse=s, **kw) for s in (False, True)]
-            theirs = [median(lambda s=s: sae_lens(x, shape, practice, steps, sparse=s, **kw), args.reps)
-                      if isinstance(t, float) else t for s, t in zip((False, True), theirs)]
-            theirs = [steps * BATCH / t if isinstance(t, float) else t for t in theirs]
+            theirs = [saelens_rate(x, shape, practice, steps, s, args.reps, **kw) for s in (False, True)]
             rows.append((name, shape, label, mine, *theirs, mine * useful_flops(shape) / BATCH / 1e9))
             print(rows[-1][:6], flush=True)
     lines = [f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
