@@ -5,7 +5,7 @@ benchmarks/RESULTS.md. Not a test: numbers depend on the machine; the table name
 
 Both sides train one TopK SAE at batch 1024 on the same pre-generated pool of activations (the bench's generator,
 section C of the paper), so data generation is not timed on either side; each number is the median of several
-runs after a warm-up. Per step, each side computes:
+runs after a warm-up, each run in its own process, the two sides' runs interleaved. Per step, each side computes:
 
 - **standard** (ours: ``Config.standard("topk")``; SAELens: ``TopKTrainingSAEConfig`` defaults): input minus b_dec,
   the dense encoder product plus b_enc, pre-activations times decoder-row norms, top k, ReLU, decoding with codes
@@ -23,8 +23,11 @@ runs after a warm-up. Per step, each side computes:
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -57,15 +60,16 @@ def pool(shape: dict, n_batches: int) -> torch.Tensor:
 
 
 def ours(x: torch.Tensor, shape: dict, practice: str, steps: int, dead_window: int = 1000) -> float:
-    """Seconds for ``steps`` steps of one TopK SAE under ``practice`` (after a two-step warm-up)."""
+    """Seconds for ``steps`` steps of one TopK SAE under ``practice`` (after a two-step warm-up that also creates
+    the model, as SAELens's is created before its timer starts)."""
     def cfg(n):
         if practice == "theory":
             return T.Config(method="topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9)
         return T.Config.standard("topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9,
                                  dead_window=dead_window)
-    T.train(x, cfg(2), shape["n_q"], [0], progress=False)
+    state = T.train(x, cfg(2), shape["n_q"], [0], progress=False)
     t = time.perf_counter()
-    T.train(x, cfg(steps), shape["n_q"], [0], progress=False)
+    T.train(x, cfg(2 + steps), shape["n_q"], [0], state=state, progress=False)
     return time.perf_counter() - t
 
 
@@ -104,61 +108,94 @@ def sae_lens(x: torch.Tensor, shape: dict, practice: str, steps: int, sparse: bo
 
 def useful_flops(shape: dict) -> float:
     """FLOPs of one TopK step that no implementation can skip: the dense encoder product (it chooses the latents)
-    plus, for the k active latents per sample, the decoder product and the three sparse backward products."""
+    plus, for the k active latents per sample, the decoder product and the three sparse backward products (decoder
+    columns, their codes, encoder rows)."""
     B, n_p, n_q, k = BATCH, shape["n_p"], shape["n_q"], shape["k"]
-    return 2 * B * n_q * n_p + 3 * 2 * B * k * (n_p + n_p)
+    return 2 * B * n_q * n_p + 4 * 2 * B * k * n_p
 
 
-def median(f, reps: int) -> float:
-    return statistics.median(f() for _ in range(reps))
+def _run(side: str, shape_name: str, practice: str, steps: int, sparse: bool, kw: dict) -> float | str | None:
+    """One timed run in a fresh interpreter that imports only its own side: importing SAELens (4,000 modules)
+    makes every small torch operation in the same process ~40% slower, which would tax our runs at the small
+    shape. Process start-up and data generation are not timed."""
+    job = json.dumps(dict(side=side, shape=shape_name, practice=practice, steps=steps, sparse=sparse, kw=kw))
+    out = subprocess.run([sys.executable, __file__, "--worker", job], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def saelens_rate(x, shape, practice, steps, sparse, reps, **kw) -> float | str | None:
-    """SAELens's samples per second (median of ``reps`` runs), or why it could not run (not installed, fails)."""
-    first = sae_lens(x, shape, practice, steps, sparse=sparse, **kw)
-    if not isinstance(first, float):
-        return first
-    rest = [sae_lens(x, shape, practice, steps, sparse=sparse, **kw) for _ in range(reps - 1)]
-    return steps * BATCH / statistics.median([first, *rest])
+def _worker(job: str) -> None:
+    j = json.loads(job)
+    shape = SHAPES[j["shape"]]
+    x = pool(shape, j["steps"])
+    if j["side"] == "ours":
+        print(json.dumps(ours(x, shape, j["practice"], j["steps"], **j["kw"])))
+    else:
+        print(json.dumps(sae_lens(x, shape, j["practice"], j["steps"], sparse=j["sparse"], **j["kw"])))
+
+
+def timings(shape_name: str, label: str, kw: dict, steps: int, reps: int) -> tuple:
+    """(ours, SAELens default, SAELens sparse) in samples per second and the machine's matmul rate, each the median
+    of ``reps`` rounds. The runs are interleaved (each round times the matmul rate, ours, then SAELens), so that
+    the drift of this machine's speed over minutes hits both sides alike; each run is its own process
+    (:func:`_run`). SAELens entries are a reason instead of a rate when it is not installed or fails."""
+    practice = label.split(",")[0]
+    runs = {"peak": [], "ours": [], False: [], True: []}
+    failed = {}
+    for _ in range(reps):
+        runs["peak"].append(peak_gflops())
+        runs["ours"].append(_run("ours", shape_name, practice, steps, False, kw))
+        for sparse in (False, True):
+            if sparse not in failed:
+                t = _run("saelens", shape_name, practice, steps, sparse, kw)
+                runs[sparse].append(t) if isinstance(t, float) else failed.setdefault(sparse, t)
+
+    def rate(ts):
+        return steps * BATCH / statistics.median(ts)
+    return (rate(runs["ours"]), *(failed[s] if s in failed else rate(runs[s]) for s in (False, True)),
+            statistics.median(runs["peak"]))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small-steps", type=int, default=100)
-    ap.add_argument("--bench-steps", type=int, default=4)
-    ap.add_argument("--reps", type=int, default=3, help="runs per timing (the median is reported)")
+    ap.add_argument("--bench-steps", type=int, default=8)
+    ap.add_argument("--reps", type=int, default=3, help="rounds per row (the medians are reported)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
+    ap.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated, of {', '.join(SHAPES)}")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return _worker(args.worker)
     torch.manual_seed(0)
-    peak = peak_gflops()
     rows = []
     cases = [("standard", {}), ("standard, AuxK on", {"dead_window": 5}), ("theory", {})]
-    for name, shape in SHAPES.items():
+    shapes = args.shapes.split(",")
+    if not set(shapes) <= set(SHAPES):
+        ap.error(f"--shapes {args.shapes}: allowed {', '.join(SHAPES)}")
+    for name in shapes:
+        shape = SHAPES[name]
         steps = args.small_steps if name == "small" else args.bench_steps
-        x = pool(shape, steps)
         for label, kw in cases:
-            practice = label.split(",")[0]
-            mine = steps * BATCH / median(lambda: ours(x, shape, practice, steps, **kw), args.reps)
-            theirs = [saelens_rate(x, shape, practice, steps, s, args.reps, **kw) for s in (False, True)]
-            rows.append((name, shape, label, mine, *theirs, mine * useful_flops(shape) / BATCH / 1e9))
+            mine, dense, sparse, peak = timings(name, label, kw, steps, args.reps)
+            rows.append((name, shape, label, mine, dense, sparse, mine * useful_flops(shape) / BATCH / 1e9, peak))
             print(rows[-1][:6], flush=True)
     lines = [f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
-             f"{torch.__version__}; large fp32 matmul {peak:.0f} GFLOP/s. Batch {BATCH}; median of {args.reps} "
-             f"runs of {args.small_steps} (small) and {args.bench_steps} (bench) steps after a warm-up; the same "
-             "pre-generated data on both sides.", "",
+             f"{torch.__version__}. Batch {BATCH}; medians of {args.reps} interleaved rounds (each: the large fp32 "
+             f"matmul rate, ours, SAELens; each run its own process) of {args.small_steps} (small) and "
+             f"{args.bench_steps} (bench) steps after a warm-up; the same pre-generated data on both sides.", "",
              "| shape | practice | sdl_paper samples/s | SAELens samples/s (default) | ratio | SAELens samples/s "
-             "(use_sparse_activations) | ratio | sdl_paper useful GFLOP/s (share of matmul rate) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "(use_sparse_activations) | ratio | sdl_paper useful GFLOP/s | matmul GFLOP/s | share |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v):
         return "not installed" if v is None else v if isinstance(v, str) else f"{v:,.0f}"
 
     def ratio(a, b):
         return f"{a / b:.2f}x" if isinstance(b, float) else "n/a"
-    for name, shape, label, mine, dense, sparse, gf in rows:
+    for name, shape, label, mine, dense, sparse, gf, peak in rows:
         lines.append(f"| {name}: n_p={shape['n_p']}, n_q={shape['n_q']}, k={shape['k']} | {label} | {mine:,.0f} | "
                      f"{fmt(dense)} | {ratio(mine, dense)} | {fmt(sparse)} | {ratio(mine, sparse)} | "
-                     f"{gf:.1f} ({gf / peak:.0%}) |")
+                     f"{gf:.1f} | {peak:.0f} | {gf / peak:.0%} |")
     table = "\n".join(lines)
     print(table)
     Path(args.out).write_text("# Training benchmark (like for like)\n\nReproduce: `make bench`\n\n" + table + "\n")

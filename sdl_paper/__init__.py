@@ -9,8 +9,8 @@ The names most work needs are here: ``train``, ``Config``, ``Dictionary``, ``sav
   losses, ``methods``: the instantiation table, ``approximation``, ``regions``, ``minima``, ``global_minima``,
   ``absorption``, ``metrics``).
 - :mod:`sdl_paper.engine`: training (``dictionary``: the model form and Config, ``trainer``: the one training loop,
-  ``kernels``, ``resampling``, ``distributed``, ``device``, ``progress``), ``audit``, and the controlled experiments
-  (``experiments``, ``absorption_experiments``).
+  ``kernels``, ``sparse``: the sparse TopK path, ``resampling``, ``distributed``, ``device``, ``progress``),
+  ``audit``, and the controlled experiments (``experiments``, ``absorption_experiments``).
 - :mod:`sdl_paper.sources`: data (``ground_truth``: synthetic ground truth under the linear representation
   hypothesis; ``arrays``: tensors, iterators and ``.npy`` / ``.safetensors`` activations read by rows).
 - :mod:`sdl_paper.formats`: files (``files``: safetensors + JSON dictionaries and checkpoints; ``saelens``: SAELens's

@@ -24,8 +24,8 @@ from ..sources.arrays import GroundTruthSource, Source, as_source
 from .dictionary import (METHODS, REMEDIES, Config, State, activation_spec, dead_mask, decode, encode,  # noqa: F401
                          from_sdl, init_state, per_model, rescaled, sizes, thresholds, to_sdl,
                          with_decoder)
-from .kernels import (JumpReLUSTE, StepSTE, batchtopk_mask, sparse_aux, sparse_topk,  # noqa: F401
-                      topk_mask)
+from .kernels import JumpReLUSTE, StepSTE, batchtopk_mask, topk_mask  # noqa: F401
+from .sparse import Workspace, sparse_topk
 from .progress import bar
 from .resampling import resample
 
@@ -34,23 +34,38 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the message names the step and the model."""
 
 
+def sparse_path(cfg: Config, n_q: int) -> bool:
+    """Whether TopK trains by the sparse kernels (:func:`~sdl_paper.engine.sparse.sparse_topk`): ``cfg.sparse``,
+    or by default from n_q = 512 latents on."""
+    return cfg.method == "topk" and not cfg.activation and (cfg.sparse if cfg.sparse is not None else n_q >= 512)
+
+
 def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, dead: Tensor | None = None,
-              anchors: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+              anchors: dict[str, Tensor] | None = None, ws: Workspace | None = None) -> dict[str, Tensor]:
     """Per-model loss terms, each (K,): ``rec`` (squared error), ``penalty``, ``aux`` and their sum ``total``.
 
     Args:
         dead: (K, n_q) bool, the latents AuxK may use (only with remedy ``auxk``).
         anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` known directions pulling the first m encoder rows and decoder
             columns (feature anchoring, with coefficient ``cfg.anchor_coef``).
+        ws: the training loop's :class:`~sdl_paper.engine.sparse.Workspace` (sparse TopK path only): the sparse
+            kernel adds its gradients into its buffers, which :meth:`~Workspace.attach` made the .grad.
     """
     K = x_p.shape[0]
     params = with_decoder(params)
-    sparse = cfg.sparse if cfg.sparse is not None else params["W_E"].shape[1] >= 512
-    fwd = None
-    if cfg.method == "topk" and sparse and not cfg.activation:
-        fwd = sparse_topk(params, x_p, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, rescaled(cfg))
-        z, vals, idx, x_hat = fwd["z"], fwd["vals"], fwd["idx"], fwd["x_hat"]
-        on = (vals > 0).detach().to(vals.dtype).reshape(K, -1)
+    use_aux = cfg.remedy == "auxk" and dead is not None and bool(dead.any())
+    sparse = sparse_path(cfg, params["W_E"].shape[1])
+    if sparse:
+        aux_w = None
+        if use_aux:
+            aux_w = torch.full((K,), cfg.aux_coef, device=x_p.device)
+            if cfg.practice == "standard":           # SAELens: weight min(n_dead / k_aux, 1)
+                aux_w = aux_w * (dead.sum(1).float() / (cfg.aux_k or x_p.shape[-1] // 2)).clamp(max=1.0)
+        out = sparse_topk(params, x_p, x_r, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, rescaled(cfg),
+                          dead if use_aux else None, min(cfg.aux_k or x_p.shape[-1] // 2, params["W_E"].shape[1]),
+                          aux_w, ws)
+        vals, idx = out["vals"], out["idx"]
+        on = (vals > 0).to(vals.dtype).reshape(K, -1)
         fired = torch.zeros(K, params["W_E"].shape[1], device=x_p.device).scatter_reduce(
             1, idx.reshape(K, -1), on, reduce="amax") > 0
         l0 = (vals > 0).float().sum(-1).mean(1)
@@ -67,6 +82,8 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
                 for m in sizes]
         # theory: the mean over prefixes; SAELens: the full reconstruction plus each inner prefix's (a sum)
         rec = torch.stack(recs).sum(0) if cfg.practice == "standard" else torch.stack(recs).mean(0)
+    elif sparse:
+        rec = out["rec"]
     else:
         rec = (x_r - x_hat).pow(2).sum(-1).mean(1)
     penalty = torch.zeros(K, dtype=rec.dtype, device=rec.device)
@@ -80,17 +97,14 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
         m = anchors["A_p"].shape[0]
         penalty = penalty + per_model(cfg.anchor_coef, rec) * ((params["W_E"][:, :m] - anchors["A_p"]).pow(2).sum((1, 2))
                                                + (params["W_D"][..., :m] - anchors["A_r"]).pow(2).sum((1, 2)))
-    aux = torch.zeros_like(penalty)
-    if cfg.remedy == "auxk" and dead is not None and bool(dead.any()):
+    aux = out["aux"] if sparse else torch.zeros_like(penalty)
+    if use_aux and not sparse:
         k_aux = min(cfg.aux_k or x_p.shape[-1] // 2, z.shape[-1])
-        if fwd is not None:                          # the sparse TopK path: only the chosen dead latents
-            e_hat = sparse_aux(params, fwd, dead, k_aux)
-        else:
-            mask = topk_mask(z.masked_fill(~dead[:, None], float("-inf")), k_aux) & dead[:, None]
-            codes = z * mask
-            if rescaled(cfg):                        # SAELens: codes divided by the decoder norms
-                codes = codes / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
-            e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))   # no decoder bias (Gao et al. 2024)
+        mask = topk_mask(z.masked_fill(~dead[:, None], float("-inf")), k_aux) & dead[:, None]
+        codes = z * mask
+        if rescaled(cfg):                            # SAELens: codes divided by the decoder norms
+            codes = codes / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
+        e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))       # no decoder bias (Gao et al. 2024)
         aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
         if cfg.practice == "standard":               # SAELens: weight min(n_dead / k_aux, 1)
             aux = aux * (dead.sum(1).to(aux.dtype) / (cfg.aux_k or x_p.shape[-1] // 2)).clamp(max=1.0)
@@ -101,7 +115,11 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
 @torch.no_grad()
 def clip_per_model(params: dict[str, Tensor], max_norm: float) -> None:
     """Scale each model's gradient (all its parameters together) to norm at most ``max_norm``, as
-    torch.nn.utils.clip_grad_norm_ does for one model; models stay independent."""
+    torch.nn.utils.clip_grad_norm_ does for one model (and K = 1 calls, for its fewer operations); models stay
+    independent."""
+    if next(iter(params.values())).shape[0] == 1:
+        torch.nn.utils.clip_grad_norm_(list(params.values()), max_norm, foreach=True)
+        return
     norm = torch.stack([torch.linalg.vector_norm(p.grad, dim=tuple(range(1, p.grad.ndim))) ** 2   # no copy of
                         for p in params.values()]).sum(0).sqrt()                     # a column-major grad; (K,)
     scale = (max_norm / (norm + 1e-6)).clamp(max=1.0)
@@ -115,9 +133,8 @@ def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -
     element-wise operations takes eight: 7x faster at the bench shape on the CPU); same update up to rounding."""
     b1, b2 = betas
     names = list(state.params)
-    params = [state.params[n] for n in names]
-    grads = [p.grad for p in params]
-    m, v = [state.adam_m[n] for n in names], [state.adam_v[n] for n in names]
+    quads = [_row_major(state.params[n], state.params[n].grad, state.adam_m[n], state.adam_v[n]) for n in names]
+    params, grads, m, v = (list(t) for t in zip(*quads))
     t = [torch.tensor(float(state.step + 1), device=params[0].device)] * len(params)   # one per tensor
     kw = dict(beta1=b1, beta2=b2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
     with torch.no_grad():
@@ -127,8 +144,18 @@ def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -
                                    [x[k] for x in v], [], t, lr=lr_k, **kw)
         else:
             torch._fused_adam_(params, grads, m, v, [], t, lr=float(lr), **kw)
-    for p in params:
+    for p in state.params.values():
         p.grad = None
+
+
+def _row_major(*ts: Tensor) -> tuple[Tensor, ...]:
+    """The same tensors, transposed (last two axes) together when the first is column-major: Adam is element-wise,
+    and the fused kernel would otherwise copy a column-major W_D, its gradient and moments (37 ms per step at the
+    bench shape)."""
+    p = ts[0]
+    if p.ndim >= 2 and not p.is_contiguous() and p.transpose(-1, -2).is_contiguous():
+        return tuple(t.transpose(-1, -2) for t in ts)
+    return ts
 
 
 def sample_views(gt, state: State, batch: int, device) -> tuple[Tensor, Tensor]:
@@ -225,6 +252,7 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
         anchors = {k: v.to(device) for k, v in anchors.items()}
     to_device(state, device)
     resample_steps = set(cfg.resample_at)
+    ws = Workspace(state.params) if sparse_path(cfg, n_q) else None
     steps_bar = bar(range(state.step, cfg.steps), desc=desc, show=progress)
     for _ in steps_bar:
         step = state.step
@@ -237,8 +265,10 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
             state.history.append({"step": step, "stopped": "the data source ended"})
             break
         x_p, x_r = dist.shard(x_p), dist.shard(x_r)                       # this process's part of the global batch
+        if ws is not None:
+            ws.attach(state.params)
         with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cfg.amp == "bf16"):
-            terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window), anchors)
+            terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window), anchors, ws)
         total = dist.all_mean(terms["total"].detach().clone())
         if not torch.isfinite(total).all():
             bad = int((~torch.isfinite(total)).nonzero()[0])
@@ -259,7 +289,7 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
             if cfg.unit_decoder:
                 W_D = with_decoder(state.params)["W_D"]           # a view: tied models renormalise W_E's rows
                 W_D /= W_D.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            state.last_fired[terms["fired"].cpu()] = step
+            state.last_fired.masked_fill_(terms["fired"].cpu(), step)
         state.step += 1
         if step % cfg.log_every == 0 or state.step == cfg.steps:
             state.history.append({"step": step, "loss": terms["rec"].tolist(),

@@ -1,0 +1,135 @@
+import pytest
+import torch
+
+from sdl_paper.engine import sparse as S
+from sdl_paper.engine import trainer as T
+
+K, B, n_q, n_p = 2, 64, 16, 8
+
+
+def _params(bias: bool, tied: bool = False, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    P = {"W_E": torch.randn(K, n_q, n_p, generator=g)}
+    if not tied:   # column-major, as the trainer stores it, with uneven column norms (standard practice uses them)
+        P["W_D"] = (torch.randn(K, n_q, n_p, generator=g) * (0.5 + torch.rand(K, n_q, 1, generator=g))).transpose(1, 2)
+    if bias:
+        P |= {"b_E": torch.randn(K, n_q, generator=g), "b_D": torch.randn(K, n_p, generator=g)}
+    return P
+
+
+def _grads(P, x, cfg, dead, anchors, sparse, ws):
+    P = {k: v.clone().requires_grad_(True) for k, v in P.items()}
+    w = S.Workspace(P) if ws else None
+    if w is not None:
+        w.attach(P)
+    terms = T.objective(P, x, x, T.Config(**(cfg | {"sparse": sparse})), dead, anchors, w)
+    terms["total"].sum().backward()
+    return {k: v.grad.clone() for k, v in P.items()}, terms
+
+
+@pytest.mark.parametrize("anchored", [False, True])
+@pytest.mark.parametrize("bias,practice,tied", [(False, "theory", False), (True, "theory", False),
+                                               (True, "standard", False), (False, "theory", True),
+                                               (True, "theory", True)])      # standard practice is untied
+def test_workspace_step_gives_the_dense_gradients(bias, practice, anchored, tied):
+    # the trainer's path: gradients added into the workspace's buffers, anchoring's by autograd into the same ones
+    torch.manual_seed(0)
+    P, x = _params(bias, tied), torch.randn(K, B, n_p)
+    dead = torch.rand(K, n_q) < 0.5
+    cfg = dict(method="topk", k=3, bias=bias, remedy="auxk", practice=practice, tied=tied,
+               anchors=2 if anchored else 0, anchor_coef=(0.3, 0.7))
+    anchors = {"A_p": torch.randn(2, n_p), "A_r": torch.randn(n_p, 2)} if anchored else None
+    (gd, td), (gs, ts) = (_grads(P, x, cfg, dead, anchors, sparse, ws) for sparse, ws in ((False, False),
+                                                                                         (True, True)))
+    assert set(gd) == set(gs)
+    for k in gd:
+        assert torch.allclose(gd[k], gs[k], rtol=1e-5, atol=1e-5), k
+    for k in ("rec", "aux", "penalty", "total", "L0"):
+        assert torch.allclose(td[k], ts[k], rtol=1e-5, atol=1e-6), k
+    assert (ts["aux"] > 0).all()                    # AuxK ran, so its gradients were compared too
+
+
+def test_gradients_reach_the_data_as_in_the_dense_path():
+    torch.manual_seed(1)
+    P, out = _params(True), []
+    x_p, x_r = torch.randn(K, B, n_p), torch.randn(K, B, n_p)
+    for sparse in (False, True):
+        xp, xr = x_p.clone().requires_grad_(True), x_r.clone().requires_grad_(True)
+        cfg = T.Config(method="topk", k=3, bias=True, practice="standard", sparse=sparse)
+        T.objective(P, xp, xr, cfg)["total"].sum().backward()
+        out.append((xp.grad, xr.grad))
+    for dense, sparse in zip(*out):
+        assert torch.allclose(dense, sparse, rtol=1e-5, atol=1e-6)
+
+
+def test_products_equal_their_dense_forms():
+    torch.manual_seed(2)
+    idx = torch.randn(B, n_q).topk(3, -1).indices.sort(-1).values
+    vals, X, W = torch.randn(B, 3), torch.randn(B, 5), torch.randn(n_q, 5)
+    A = torch.zeros(B, n_q).scatter(1, idx, vals)
+    assert torch.allclose(S.rows_product(vals, idx, X, n_q), A.T @ X, atol=1e-5)
+    out = torch.ones(n_q, 5)
+    assert torch.allclose(S.rows_product(vals, idx, X, n_q, out=out), 1 + A.T @ X, atol=1e-5)
+    assert torch.allclose(S.sampled_dots(X, W.T, idx), (X @ W.T).gather(1, idx), atol=1e-5)
+    assert torch.allclose(S.bag(idx, W, vals), A @ W, atol=1e-5)
+
+
+def test_workspace_reuses_its_buffers_and_attach_zeroes_them():
+    P = {k: v.requires_grad_(True) for k, v in _params(True).items()}
+    ws = S.Workspace(P)
+    assert ws.buffer("z", (2, 3), P["W_E"]) is ws.buffer("z", (2, 3), P["W_E"])
+    ptrs = {k: g.data_ptr() for k, g in ws.grads.items()}
+    cfg = T.Config(method="topk", k=3, bias=True, sparse=True)
+    for _ in range(2):
+        ws.attach(P)
+        T.objective(P, torch.randn(K, B, n_p), torch.randn(K, B, n_p), cfg, ws=ws)["total"].sum().backward()
+        first = {k: v.grad.clone() for k, v in P.items()} if _ == 0 else first
+    assert {k: P[k].grad.data_ptr() for k in P} == ptrs           # the same tensors, not fresh ones
+    assert not torch.equal(P["W_E"].grad, first["W_E"])           # the second step's gradient, not a sum of two
+    assert not torch.equal(P["W_E"].grad, 2 * first["W_E"])
+    assert ws.sink("W_D").data_ptr() == ptrs["W_D"]
+
+
+def test_tied_workspace_routes_the_decoder_gradient_into_the_encoder():
+    P = {k: v.requires_grad_(True) for k, v in _params(False, tied=True).items()}
+    ws = S.Workspace(P)
+    assert set(ws.grads) == {"W_E"} and ws.sink("W_D").shape == (K, n_p, n_q)
+    assert ws.sink("W_D").data_ptr() == ws.grads["W_E"].data_ptr()
+
+
+def test_zero_decoder_column_under_rescaling_stays_finite():
+    torch.manual_seed(3)
+    P = {k: v.clone() for k, v in _params(True).items()}
+    P["W_D"][:, :, 0] = 0.0
+    P = {k: v.requires_grad_(True) for k, v in P.items()}
+    cfg = T.Config(method="topk", k=3, bias=True, practice="standard", sparse=True)
+    T.objective(P, torch.randn(K, B, n_p), torch.randn(K, B, n_p), cfg)["total"].sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in P.values())
+
+
+def test_bf16_autocast_runs_the_encoder_product_in_bf16_and_stays_close():
+    torch.manual_seed(4)
+    P, x = _params(True), torch.randn(K, B, n_p)
+    cfg = T.Config(method="topk", k=3, bias=True, sparse=True)
+    exact = T.objective(P, x, x, cfg)["rec"]
+    with torch.autocast("cpu", torch.bfloat16):
+        low = T.objective(P, x, x, cfg)["rec"]
+    assert low.dtype == torch.float32 and not torch.equal(low, exact)
+    assert torch.allclose(low, exact, rtol=0.05)
+
+
+def test_auxk_needs_its_weight():
+    P = _params(False)
+    with pytest.raises(ValueError, match="aux_w"):
+        S.sparse_topk(P, torch.randn(K, B, n_p), torch.randn(K, B, n_p), 3, dead=torch.ones(K, n_q, dtype=bool),
+                      k_aux=4)
+
+
+@pytest.mark.parametrize("B,k", [(64, 3), (2048, 16)])         # the short-array sort and the stable sort
+def test_latent_order_is_the_stable_order_by_latent(B, k):
+    idx = torch.randn(B, 40, generator=torch.Generator().manual_seed(5)).topk(k, -1).indices
+    order, crow, col = S.latent_order(idx, 40)
+    flat = idx.reshape(-1)
+    assert torch.equal(order, flat.argsort(stable=True))
+    assert torch.equal(crow[1:] - crow[:-1], torch.bincount(flat, minlength=40)) and crow[0] == 0
+    assert torch.equal(col, order // k)
