@@ -29,11 +29,17 @@ def shard(x: Tensor, batch_dim: int = 1) -> Tensor:
 
 
 def all_mean(t: Tensor) -> Tensor:
-    """In-place mean over processes (a no-op with one process)."""
+    """In-place mean over processes (a no-op with one process). A column-major tensor (the decoder's gradient) is
+    reduced through its contiguous transpose, a view of the same memory (NCCL refuses non-contiguous tensors)."""
     _, size = world()
     if size > 1:
-        torch.distributed.all_reduce(t)
-        t /= size
+        same = t if t.is_contiguous() else t.transpose(-1, -2) if t.ndim >= 2 and t.transpose(-1, -2).is_contiguous() \
+            else None                                      # a contiguous view of t's memory, if there is one
+        buf = same if same is not None else t.contiguous()
+        torch.distributed.all_reduce(buf)
+        buf /= size
+        if same is None:
+            t.copy_(buf)
     return t
 
 

@@ -144,6 +144,8 @@ class SparseTopK(torch.autograd.Function):
         else:
             z = z_pre
         idx = z.topk(k, dim=-1).indices
+        if idx.is_cuda:           # cuSPARSE's sampled matmul expects sorted columns; the CPU kernel does not
+            idx = idx.sort(dim=-1).values
         u = z_pre.gather(2, idx)
         if rescale:
             s = gather_latents(norms, idx)
@@ -162,6 +164,8 @@ class SparseTopK(torch.autograd.Function):
         if dead is not None:
             ranked = torch.where(dead[:, None], z, z.new_tensor(float("-inf")), **out("ranked"))
             idx_a = ranked.topk(k_aux, dim=-1).indices
+            if idx_a.is_cuda:
+                idx_a = idx_a.sort(dim=-1).values
             keep = gather_latents(dead, idx_a) & (ranked.gather(2, idx_a) > 0)
             codes_a = z_pre.gather(2, idx_a) * keep
             d = _stack([bag(idx_a[m], W_D[m].T, codes_a[m]) for m in range(K)]) + r    # e_hat - (x_r - x_hat)

@@ -268,7 +268,8 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
         if ws is not None:
             ws.attach(state.params)
         with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cfg.amp == "bf16"):
-            terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window), anchors, ws)
+            terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window).to(x_p.device),
+                              anchors, ws)                  # last_fired stays on the CPU
         total = dist.all_mean(terms["total"].detach().clone())
         if not torch.isfinite(total).all():
             bad = int((~torch.isfinite(total)).nonzero()[0])
