@@ -286,6 +286,15 @@ def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[in
                  generators=[torch.Generator().manual_seed(s + 1_000_003) for s in seeds])
 
 
+def row_major(*ts: Tensor) -> tuple[Tensor, ...]:
+    """The same tensors, transposed (last two axes) together when the first is column-major (as W_D is stored):
+    element-wise work (Adam, an all-reduce) can then run on contiguous views of the same memory."""
+    p = ts[0]
+    if p.ndim >= 2 and not p.is_contiguous() and p.transpose(-1, -2).is_contiguous():
+        return tuple(t.transpose(-1, -2) for t in ts)
+    return ts
+
+
 def rescaled(cfg: Config) -> bool:
     """Standard-practice TopK family: pre-activations times the decoder-column norms (SAELens's
     rescale_acts_by_decoder_norm, on by default for its TopK, BatchTopK and Matryoshka trainers)."""

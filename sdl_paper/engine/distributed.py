@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .dictionary import row_major
+
 
 def world() -> tuple[int, int]:
     """(rank, world size); (0, 1) when torch.distributed is not initialised."""
@@ -33,13 +35,12 @@ def all_mean(t: Tensor) -> Tensor:
     reduced through its contiguous transpose, a view of the same memory (NCCL refuses non-contiguous tensors)."""
     _, size = world()
     if size > 1:
-        same = t if t.is_contiguous() else t.transpose(-1, -2) if t.ndim >= 2 and t.transpose(-1, -2).is_contiguous() \
-            else None                                      # a contiguous view of t's memory, if there is one
-        buf = same if same is not None else t.contiguous()
+        (view,) = row_major(t)
+        buf = view if view.is_contiguous() else view.contiguous()
         torch.distributed.all_reduce(buf)
         buf /= size
-        if same is None:
-            t.copy_(buf)
+        if buf is not view:
+            view.copy_(buf)
     return t
 
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..sources.arrays import GroundTruthSource, Source, as_source
 from .dictionary import (METHODS, REMEDIES, Config, State, activation_spec, dead_mask, decode, encode,  # noqa: F401
-                         from_sdl, init_state, per_model, rescaled, sizes, thresholds, to_sdl,
+                         from_sdl, init_state, per_model, rescaled, row_major, sizes, thresholds, to_sdl,
                          with_decoder)
 from .kernels import JumpReLUSTE, StepSTE, batchtopk_mask, topk_mask  # noqa: F401
 from .sparse import Workspace, sparse_topk
@@ -54,16 +54,19 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     K = x_p.shape[0]
     params = with_decoder(params)
     use_aux = cfg.remedy == "auxk" and dead is not None and bool(dead.any())
+    k_aux = min(cfg.aux_k or x_p.shape[-1] // 2, params["W_E"].shape[1])
+
+    def dead_share(dtype):                           # SAELens weighs AuxK by min(n_dead / k_aux, 1)
+        return (dead.sum(1).to(dtype) / (cfg.aux_k or x_p.shape[-1] // 2)).clamp(max=1.0)
     sparse = sparse_path(cfg, params["W_E"].shape[1])
     if sparse:
         aux_w = None
         if use_aux:
             aux_w = torch.full((K,), cfg.aux_coef, device=x_p.device)
-            if cfg.practice == "standard":           # SAELens: weight min(n_dead / k_aux, 1)
-                aux_w = aux_w * (dead.sum(1).float() / (cfg.aux_k or x_p.shape[-1] // 2)).clamp(max=1.0)
+            if cfg.practice == "standard":
+                aux_w = aux_w * dead_share(torch.float32)
         out = sparse_topk(params, x_p, x_r, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, rescaled(cfg),
-                          dead if use_aux else None, min(cfg.aux_k or x_p.shape[-1] // 2, params["W_E"].shape[1]),
-                          aux_w, ws)
+                          dead if use_aux else None, k_aux, aux_w, ws)
         vals, idx = out["vals"], out["idx"]
         on = (vals > 0).to(vals.dtype).reshape(K, -1)
         fired = torch.zeros(K, params["W_E"].shape[1], device=x_p.device).scatter_reduce(
@@ -99,15 +102,14 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
                                                + (params["W_D"][..., :m] - anchors["A_r"]).pow(2).sum((1, 2)))
     aux = out["aux"] if sparse else torch.zeros_like(penalty)
     if use_aux and not sparse:
-        k_aux = min(cfg.aux_k or x_p.shape[-1] // 2, z.shape[-1])
         mask = topk_mask(z.masked_fill(~dead[:, None], float("-inf")), k_aux) & dead[:, None]
         codes = z * mask
         if rescaled(cfg):                            # SAELens: codes divided by the decoder norms
             codes = codes / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
         e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))       # no decoder bias (Gao et al. 2024)
         aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
-        if cfg.practice == "standard":               # SAELens: weight min(n_dead / k_aux, 1)
-            aux = aux * (dead.sum(1).to(aux.dtype) / (cfg.aux_k or x_p.shape[-1] // 2)).clamp(max=1.0)
+        if cfg.practice == "standard":
+            aux = aux * dead_share(aux.dtype)
     rec, penalty, aux = rec.float(), penalty.float(), aux.float()
     return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "fired": fired, "L0": l0}
 
@@ -133,7 +135,9 @@ def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -
     element-wise operations takes eight: 7x faster at the bench shape on the CPU); same update up to rounding."""
     b1, b2 = betas
     names = list(state.params)
-    quads = [_row_major(state.params[n], state.params[n].grad, state.adam_m[n], state.adam_v[n]) for n in names]
+    # Adam is element-wise: a column-major W_D, its gradient and moments go in as their contiguous transposes, which
+    # the fused kernel would otherwise copy (37 ms per step at the bench shape)
+    quads = [row_major(state.params[n], state.params[n].grad, state.adam_m[n], state.adam_v[n]) for n in names]
     params, grads, m, v = (list(t) for t in zip(*quads))
     t = [torch.tensor(float(state.step + 1), device=params[0].device)] * len(params)   # one per tensor
     kw = dict(beta1=b1, beta2=b2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
@@ -146,16 +150,6 @@ def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -
             torch._fused_adam_(params, grads, m, v, [], t, lr=float(lr), **kw)
     for p in state.params.values():
         p.grad = None
-
-
-def _row_major(*ts: Tensor) -> tuple[Tensor, ...]:
-    """The same tensors, transposed (last two axes) together when the first is column-major: Adam is element-wise,
-    and the fused kernel would otherwise copy a column-major W_D, its gradient and moments (37 ms per step at the
-    bench shape)."""
-    p = ts[0]
-    if p.ndim >= 2 and not p.is_contiguous() and p.transpose(-1, -2).is_contiguous():
-        return tuple(t.transpose(-1, -2) for t in ts)
-    return ts
 
 
 def sample_views(gt, state: State, batch: int, device) -> tuple[Tensor, Tensor]:

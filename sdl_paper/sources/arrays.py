@@ -77,11 +77,6 @@ class Source:
         return {"kind": type(self).__name__, "n_p": self.n_p, "n_r": self.n_r}
 
 
-def _stack(ts: list[Tensor]) -> Tensor:
-    """torch.stack without the copy when there is one model."""
-    return ts[0][None] if len(ts) == 1 else torch.stack(ts)
-
-
 class GroundTruthSource(Source):
     """Fresh codes x ~ the ground truth's law each step; x_p = W_p x, x_r = W_r x."""
 
@@ -243,8 +238,8 @@ class ArraySource(Source):
 
     def sample(self, generators, batch, device):
         pairs = [self.rows(batch, g) for g in generators]
-        x_p = _stack([p for p, _ in pairs]).to(device)
-        x_r = x_p if pairs[0][1] is None else _stack([r for _, r in pairs]).to(device)
+        x_p = torch.stack([p for p, _ in pairs]).to(device)
+        x_r = x_p if pairs[0][1] is None else torch.stack([r for _, r in pairs]).to(device)
         return x_p, x_r
 
     def pool(self, n, generator, device="cpu"):
