@@ -131,11 +131,44 @@ def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: l
     return pd.DataFrame([m | r for m, r in zip(meta, rows)]), state, cfg
 
 
+def with_without(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], anchors: int,
+                 coef: float, **kw) -> tuple[pd.DataFrame, T.State]:
+    """One batched run of ``row`` on the same seeds without (lambda_anchor = 0) and with anchoring (``coef``),
+    ``anchors`` anchored features: the frame of :func:`run_row` with a bool column ``anchored``, and the state
+    (2 len(seeds) models, those without anchoring first). ``kw`` goes to :func:`run_row`."""
+    if coef <= 0:
+        raise ValueError(f"coef={coef} must be > 0: the comparison arm is lambda_anchor = 0")
+    f, st, _ = run_row(wld, row, practice, n_q, seeds, sweep=("anchor_coef", [0.0, coef]), anchors=anchors, **kw)
+    return f.assign(anchored=f["value"] > 0), st
+
+
+def ablation(name: str, values, make, run) -> tuple[list[pd.DataFrame], list]:
+    """``run(make(v))`` (a frame) for each setting v of the ablation ``name``, tagged ``ablation`` and ``setting``;
+    the settings whose world the bench cannot generate (``make`` raises InterferenceUnreachable: an M below what
+    n unit vectors in n_p dimensions allow) are skipped and returned as the second item."""
+    frames, unreachable = [], []
+    for v in values:
+        try:
+            wld = make(v)
+        except ground_truth.InterferenceUnreachable:
+            unreachable.append(v)
+            continue
+        frames.append(run(wld).assign(ablation=name, setting=v))
+    return frames, unreachable
+
+
 def summary(frame: pd.DataFrame, by: list[str], cols=METRICS) -> pd.DataFrame:
     """Mean and standard error over seeds of ``cols`` for each group of ``by`` (columns ``<metric>``,
     ``<metric>_se``; the standard error is NaN for a group of one seed, where it is undefined)."""
     g = frame.groupby(by, sort=False, dropna=False)[list(cols)]
     return g.mean().join(g.sem().add_suffix("_se")).reset_index()
+
+
+def summary_text(frame: pd.DataFrame, by: list[str], cols=METRICS, fmt: str = ".3f") -> pd.DataFrame:
+    """:func:`summary` for the page: indexed by ``by``, one ``mean ± se`` text column per metric (half the
+    columns of the numbers, so that a table fits the book's column)."""
+    s = summary(frame, by, cols)
+    return s[by].assign(**{c: [pm(m, e, fmt) for m, e in zip(s[c], s[f"{c}_se"])] for c in cols}).set_index(by)
 
 
 def pm(mean: float, se: float, fmt: str = ".3f") -> str:

@@ -114,3 +114,29 @@ def test_paper_vs_ours_puts_the_papers_number_beside_ours_and_names_the_setting(
     topk = t.loc[("TopK SAE", "theory")]
     assert topk["paper M_GT enc"] == "84.9%" and topk["setting"] == ""
     assert topk["M_GT enc"] == "80.0% (1 seed)" and "±" not in topk["M_IP enc"]
+
+
+def test_with_without_pairs_the_same_seeds_and_the_anchors_pull_only_the_anchored_arm():
+    wld = _world()
+    f, st = lrb.with_without(wld, "TopK SAE", "theory", 12, [0, 1], 3, 5.0, k=2, steps=80, batch_size=32,
+                             lr=0.03)
+    assert f["anchored"].tolist() == [False, False, True, True] and f["seed"].tolist() == [0, 1, 0, 1]
+    A = lrb.anchors_for(wld.view([0], [0]), lrb.split_anchors(10, 3, 0)[0])
+    W = st.params["W_D"][:, :, :3]
+    cos = (W / W.norm(dim=1, keepdim=True) * A["A_r"]).sum(1).mean(1)       # (4,)
+    assert (cos[2:] > cos[:2].max() + 0.2).all(), cos
+    with pytest.raises(ValueError, match="coef"):
+        lrb.with_without(wld, "TopK SAE", "theory", 12, [0], 3, 0.0)
+
+
+def test_ablation_tags_each_setting_and_lists_the_worlds_the_bench_cannot_generate():
+    frames, missing = lrb.ablation("M", [0.4, 0.01, 0.5], lambda m: lrb.world(8, 40, 0.8, m, seed=0),
+                                   lambda w: pd.DataFrame({"n": [w.view([0], [0]).n]}))
+    assert missing == [0.01]                         # 40 unit vectors in 8 dimensions: M = 0.01 is out of reach
+    assert [(f["ablation"][0], f["setting"][0], f["n"][0]) for f in frames] == [("M", 0.4, 40), ("M", 0.5, 40)]
+
+
+def test_summary_text_writes_mean_and_standard_error_per_group():
+    f = pd.DataFrame({"row": ["a", "a", "b"], "seed": [0, 1, 0], "MCC": [0.2, 0.4, 0.5]})
+    t = lrb.summary_text(f, ["row"], cols=("MCC",), fmt=".2f")
+    assert t.loc["a", "MCC"] == f"0.30 ± {0.1:.2f}" and t.loc["b", "MCC"] == "0.50 (1 seed)"

@@ -133,3 +133,15 @@ def test_latent_order_is_the_stable_order_by_latent(B, k):
     assert torch.equal(order, flat.argsort(stable=True))
     assert torch.equal(crow[1:] - crow[:-1], torch.bincount(flat, minlength=40)) and crow[0] == 0
     assert torch.equal(col, order // k)
+
+
+@pytest.mark.parametrize("n,k", [(1024, 32), (4096, 4), (64, 32), (1026, 40), (100, 4)])  # two rounds, fallbacks
+def test_top_k_finds_torch_topk_values_and_their_positions(n, k):
+    z = torch.randn(2, 50, n, generator=torch.Generator().manual_seed(6))
+    z[1, 0, : n // 2] = float("-inf")                     # AuxK's ranking: the live latents at -inf
+    val, idx = S.top_k(z, k)
+    ref = z.topk(k, dim=-1)
+    assert torch.equal(val, ref.values)                   # descending, like torch.topk
+    assert torch.equal(z.gather(-1, idx), val)
+    assert torch.equal(idx.sort(-1).values[z.isfinite().all(-1)], ref.indices.sort(-1).values[z.isfinite().all(-1)])
+    assert (idx.sort(-1).values.diff(dim=-1) > 0).all()   # distinct positions
