@@ -82,12 +82,27 @@ def gather_latents(per_latent: Tensor, idx: Tensor) -> Tensor:
     return per_latent.gather(1, idx.reshape(K, B * j)).reshape(K, B, j)
 
 
+def _into(ws: "Workspace | None", name: str, shape: tuple[int, ...], like: Tensor) -> dict:
+    """``out=`` keyword of the workspace's buffer ``name`` (none without a workspace: a fresh tensor)."""
+    return {"out": ws.buffer(name, shape, like)} if ws is not None else {}
+
+
+def _chosen(z: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """:func:`top_k` of z (K, B, n), its indices sorted on CUDA (cuSPARSE's sampled matmul expects sorted
+    columns; the CPU kernel does not) with the values in the same order."""
+    val, idx = top_k(z, k)
+    if idx.is_cuda:
+        idx, perm = idx.sort(dim=-1)
+        val = val.gather(2, perm)
+    return val, idx
+
+
 def _encode(x_in: Tensor, W: Tensor, b: Tensor | None, amp: torch.dtype | None, ws: "Workspace | None") -> Tensor:
     """x_in W^T + b (K, B, n_q): in the autocast dtype ``amp`` when given, else in fp32 into a workspace buffer."""
     if amp is not None:
         z = torch.bmm(x_in.to(amp), W.to(amp).transpose(1, 2)).float()
         return z if b is None else z.add_(b[:, None])
-    out = {"out": ws.buffer("z", (*x_in.shape[:2], W.shape[1]), x_in)} if ws is not None else {}
+    out = _into(ws, "z", (*x_in.shape[:2], W.shape[1]), x_in)
     if b is None:
         return torch.bmm(x_in, W.transpose(1, 2), **out)
     return torch.baddbmm(b[:, None], x_in, W.transpose(1, 2), **out)
@@ -169,10 +184,7 @@ class SparseTopK(torch.autograd.Function):
         W_z = W_E * norms[..., None] if rescale else W_E
         b_z = None if b_E is None else b_E * norms if rescale else b_E
         z = _encode(x_in, W_z, b_z, amp, ws)
-        val, idx = top_k(z, k)
-        if idx.is_cuda:           # cuSPARSE's sampled matmul expects sorted columns; the CPU kernel does not
-            idx, perm = idx.sort(dim=-1)
-            val = val.gather(2, perm)
+        val, idx = _chosen(z, k)
         vals = torch.relu(val)
         if rescale:               # the decoder reads ReLU(z_pre) = vals / norm; a zero column decodes nothing
             s = gather_latents(norms, idx)
@@ -187,12 +199,8 @@ class SparseTopK(torch.autograd.Function):
         rec = r.pow(2).sum(-1).mean(1)
         aux, saved_aux = torch.zeros_like(rec), ()
         if dead is not None:
-            ranked = torch.where(dead[:, None], z, z.new_tensor(float("-inf")),
-                                 **({"out": ws.buffer("ranked", z.shape, z)} if ws is not None else {}))
-            val_a, idx_a = top_k(ranked, k_aux)
-            if idx_a.is_cuda:
-                idx_a, perm = idx_a.sort(dim=-1)
-                val_a = val_a.gather(2, perm)
+            ranked = torch.where(dead[:, None], z, z.new_tensor(float("-inf")), **_into(ws, "ranked", z.shape, z))
+            val_a, idx_a = _chosen(ranked, k_aux)
             keep = val_a > 0                                 # dead (the others rank at -inf) and positive
             pre_a = val_a / gather_latents(norms, idx_a).clamp_min(1e-12) if rescale else val_a
             codes_a = torch.where(keep, pre_a, 0.0)
