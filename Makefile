@@ -32,7 +32,8 @@ book-clean:
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## Training speed against SAELens 6.54.12 (its own environment, .venv-bench); writes benchmarks/RESULTS.md.
+## Training speed against SAELens 6.54.12 (its own environment, .venv-bench); writes benchmarks/RESULTS.md, and
+## the sparse kernels against what each replaces: benchmarks/KERNELS.md.
 .venv-bench/.stamp:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q --upgrade pip
@@ -43,6 +44,7 @@ test: $(STAMP)
 
 bench: .venv-bench/.stamp
 	.venv-bench/bin/python benchmarks/bench_training.py
+	.venv-bench/bin/python benchmarks/bench_kernels.py
 
 ## Re-pin requirements.lock from the current .venv.
 lock: $(STAMP)

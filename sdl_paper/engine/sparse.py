@@ -53,15 +53,33 @@ def latent_order(idx: Tensor, n_q: int) -> tuple[Tensor, Tensor, Tensor]:
     return order, crow, order.div(k, rounding_mode="floor")
 
 
+# up to this many entries in the B k outer-product rows (4 MB in fp32), A^T X goes by index_add_ (no latent sort):
+# per product 0.5-0.7x the CSR product and its share of the sort at B k n = 2^18-2^20 on this project's CPU, 1.4x
+# at 2^21, 11-13x at 2^23-2^24 (benchmarks/KERNELS.md)
+ROWS_BY_INDEX_ADD = 2 ** 20
+
+
+def plan_for(idx: Tensor, n: int, n_q: int) -> tuple[Tensor, ...]:
+    """What :func:`rows_product` needs for products of idx (B, k) with (B, n) matrices: ``()`` (index_add_) on
+    the CPU while B k n <= ROWS_BY_INDEX_ADD, else :func:`latent_order` of idx (CSR; CUDA always)."""
+    if not idx.is_cuda and idx.numel() * n <= ROWS_BY_INDEX_ADD:
+        return ()
+    return latent_order(idx, n_q)
+
+
 def rows_product(vals: Tensor, idx: Tensor, X: Tensor, n_q: int, out: Tensor | None = None,
-                 plan: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
+                 plan: tuple[Tensor, ...] | None = None) -> Tensor:
     """A^T X (n_q, n) for the code matrix A of vals, idx (B, k) and X (B, n): the gradient rows of the latents
-    that fired, with A^T built in CSR form directly (``plan``: :func:`latent_order` of idx, computed once for
-    several products), added into ``out`` when given."""
-    order, crow, col = plan if plan is not None else latent_order(idx, n_q)
-    At = _sparse_csr(crow, col, vals.reshape(-1).index_select(0, order), (n_q, idx.shape[0]))
+    that fired, added into ``out`` when given. ``plan``: :func:`plan_for` idx (computed once for several
+    products; None: chosen here): with ``()``, the B k rows vals[b, j] X[b] are added at rows idx[b, j]
+    (index_add_, deterministic on the CPU); with :func:`latent_order`, A^T is built in CSR form and multiplied."""
+    plan = plan_for(idx, X.shape[1], n_q) if plan is None else plan
     if out is None:
         out = torch.zeros(n_q, X.shape[1], dtype=X.dtype, device=X.device)
+    if not plan:
+        return out.index_add_(0, idx.reshape(-1), (vals[..., None] * X[:, None]).reshape(-1, X.shape[1]))
+    order, crow, col = plan
+    At = _sparse_csr(crow, col, vals.reshape(-1).index_select(0, order), (n_q, idx.shape[0]))
     return out.addmm_(At, X)
 
 
@@ -87,14 +105,34 @@ def _into(ws: "Workspace | None", name: str, shape: tuple[int, ...], like: Tenso
     return {"out": ws.buffer(name, shape, like)} if ws is not None else {}
 
 
-def _chosen(z: Tensor, k: int) -> tuple[Tensor, Tensor]:
+def _chosen(z: Tensor, k: int, ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """:func:`top_k` of z (K, B, n), its indices sorted on CUDA (cuSPARSE's sampled matmul expects sorted
-    columns; the CPU kernel does not) with the values in the same order."""
+    columns; the CPU kernel does not) with the values in the same order; with ``ids`` (K, n), ascending, the
+    latents z's columns hold, the indices are theirs."""
     val, idx = top_k(z, k)
     if idx.is_cuda:
         idx, perm = idx.sort(dim=-1)
         val = val.gather(2, perm)
+    if ids is not None:
+        K, B, j = idx.shape
+        idx = ids.gather(1, idx.reshape(K, B * j)).reshape(K, B, j)
     return val, idx
+
+
+def dead_top_k(z: Tensor, dead: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The k largest z (K, B, n_q) among each model's latents ``dead`` (K, n_q) bool: (values, indices)
+    (K, B, min(k, d)) for d the most dead latents of any model, values -inf where a model has fewer than that
+    (AuxK keeps only positive values). The dead columns are gathered first, so the top-k reads d entries per
+    row instead of n_q: 0.3-0.4x the time of the top-k of z with the live latents at -inf (SAELens's AuxK) at
+    5-10% dead, 0.2x at the bench shape, 0.7-0.9x at 50% (benchmarks/KERNELS.md); the same values."""
+    K, B, n_q = z.shape
+    n_dead = dead.sum(1)
+    d = int(n_dead.max())
+    ids = (~dead).to(torch.uint8).argsort(dim=1, stable=True)[:, :d]          # (K, d): dead latents first
+    cols = z[0].index_select(1, ids[0])[None] if K == 1 else z.gather(2, ids[:, None].expand(K, B, d))
+    if K > 1:                                             # a model with fewer dead latents: the rest at -inf
+        cols.masked_fill_((torch.arange(d, device=z.device) >= n_dead[:, None])[:, None], float("-inf"))
+    return _chosen(cols, min(k, d), ids)
 
 
 def _encode(x_in: Tensor, W: Tensor, b: Tensor | None, amp: torch.dtype | None, ws: "Workspace | None") -> Tensor:
@@ -111,15 +149,16 @@ def _encode(x_in: Tensor, W: Tensor, b: Tensor | None, amp: torch.dtype | None, 
 def top_k(z: Tensor, k: int, chunk: int = 4) -> tuple[Tensor, Tensor]:
     """(values, indices) (K, B, k) of the k largest entries of each row of z (K, B, n), in descending order.
 
-    On the CPU (from k = 32 or n = 4096 on) in two rounds: the k chunks with the largest maxima (chunk j holds
-    entries j, j + n/c, j + 2n/c, ..., c = ``chunk`` of them) hold the k largest entries, so the top k of those k c
-    candidates is the answer: the same values as torch.topk, the same positions up to ties. torch's CPU top-k
-    selects within each whole row; on this project's CPU the two rounds take 0.6-0.75x its time at B = 1024 for
-    (n, k) = (1024, 32), (16000, 32), (16000, 384) (AuxK at the bench shape), and no less at (1024, 4) or
-    (1024, 16), where torch's per-row cost dominates.
+    On the CPU (for k <= 4, k >= 32 or n >= 4096) in two rounds: the k chunks with the largest maxima (chunk j
+    holds entries j, j + n/c, j + 2n/c, ..., c = ``chunk`` of them) hold the k largest entries, so the top k of
+    those k c candidates is the answer: the same values as torch.topk, the same positions up to ties. torch's CPU
+    top-k selects within each whole row; on this project's CPU the two rounds take 0.5-0.6x its time at B = 1024
+    for n = 1024 and k = 1-4 (0.95x of a whole small-shape training step at k = 4) and 0.6-0.8x for (n, k) =
+    (1024, 32), (16000, 32), (16000, 384) (AuxK at the bench shape), and 1.0-1.2x for k = 8, 16 at n = 1024,
+    where the second round's short rows cost torch as much per row as the whole row (benchmarks/KERNELS.md).
     """
     n = z.shape[-1]
-    if z.is_cuda or (k < 32 and n < 4096) or n % chunk or k * chunk * 2 > n:
+    if z.is_cuda or (4 < k < 32 and n < 4096) or n % chunk or k * chunk * 2 > n:
         return z.topk(k, dim=-1)
     g = n // chunk
     maxima = z.reshape(*z.shape[:-1], chunk, g).amax(-2)                     # (K, B, g)
@@ -199,8 +238,7 @@ class SparseTopK(torch.autograd.Function):
         rec = r.pow(2).sum(-1).mean(1)
         aux, saved_aux = torch.zeros_like(rec), ()
         if dead is not None:
-            ranked = torch.where(dead[:, None], z, z.new_tensor(float("-inf")), **_into(ws, "ranked", z.shape, z))
-            val_a, idx_a = _chosen(ranked, k_aux)
+            val_a, idx_a = dead_top_k(z, dead, k_aux)
             keep = val_a > 0                                 # dead (the others rank at -inf) and positive
             pre_a = val_a / gather_latents(norms, idx_a).clamp_min(1e-12) if rescale else val_a
             codes_a = torch.where(keep, pre_a, 0.0)
@@ -233,7 +271,7 @@ class SparseTopK(torch.autograd.Function):
         g_x = torch.zeros_like(x_in) if need_x else None
         for e, c, i, dcdu in terms:
             for m in range(K):
-                plan = latent_order(i[m], n_q)
+                plan = plan_for(i[m], max(x_in.shape[-1], r.shape[-1]), n_q)
                 rows_product(c[m], i[m], e[m], n_q, g_WD[m], plan)
                 g_u = sampled_dots(e[m], W_D[m], i[m]) * dcdu[m]
                 rows_product(g_u, i[m], x_in[m], n_q, g_WE[m], plan)

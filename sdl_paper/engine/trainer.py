@@ -17,6 +17,8 @@ total; a checkpoint of other sizes, seeds or settings that change the model is r
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -67,11 +69,11 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
                 aux_w = aux_w * dead_share(torch.float32)
         out = sparse_topk(params, x_p, x_r, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, rescaled(cfg),
                           dead if use_aux else None, k_aux, aux_w, ws)
-        vals, idx = out["vals"], out["idx"]
-        on = (vals > 0).to(vals.dtype).reshape(K, -1)
-        fired = torch.zeros(K, params["W_E"].shape[1], device=x_p.device).scatter_reduce(
-            1, idx.reshape(K, -1), on, reduce="amax") > 0
-        l0 = (vals > 0).float().sum(-1).mean(1)
+        on, n_q = out["vals"] > 0, params["W_E"].shape[1]                # (K, B, k): the chosen that fired
+        # latent n_q is a sink for the chosen that did not fire (all writes are True: deterministic)
+        fired = torch.zeros(K, n_q + 1, dtype=torch.bool, device=x_p.device).scatter_(
+            1, torch.where(on, out["idx"], n_q).reshape(K, -1), True)[:, :n_q]
+        l0 = on.sum(-1, dtype=torch.float32).mean(1)
     else:
         z, a = encode(params, x_p, cfg)
         x_hat = decode(params, a, cfg)
@@ -262,10 +264,11 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
         if ws is not None:
             ws.attach(state.params)
         with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=cfg.amp == "bf16"):
-            terms = objective(state.params, x_p, x_r, cfg, dead_mask(state, cfg.dead_window).to(x_p.device),
-                              anchors, ws)                  # last_fired stays on the CPU
+            dead = dead_mask(state, cfg.dead_window).to(x_p.device) if cfg.remedy == "auxk" else None
+            terms = objective(state.params, x_p, x_r, cfg, dead, anchors, ws)   # last_fired stays on the CPU
         total = dist.all_mean(terms["total"].detach().clone())
-        if not torch.isfinite(total).all():
+        # one sum and one read per step; the elementwise check only when the sum is not finite
+        if not math.isfinite(total.sum().item()) and not torch.isfinite(total).all():
             bad = int((~torch.isfinite(total)).nonzero()[0])
             raise TrainingDiverged(f"{desc}: loss of model {bad} (seed {seeds[bad]}) is {total[bad].item()} at "
                                    f"step {step}; lower lr (now {cfg.lr}) or check the data")

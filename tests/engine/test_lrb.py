@@ -140,3 +140,86 @@ def test_summary_text_writes_mean_and_standard_error_per_group():
     f = pd.DataFrame({"row": ["a", "a", "b"], "seed": [0, 1, 0], "MCC": [0.2, 0.4, 0.5]})
     t = lrb.summary_text(f, ["row"], cols=("MCC",), fmt=".2f")
     assert t.loc["a", "MCC"] == f"0.30 ± {0.1:.2f}" and t.loc["b", "MCC"] == "0.50 (1 seed)"
+
+
+def _anchoring_frame(gain=0.2, relu_anchored=0.0, zero_row=None, zero_row_ip_gain=(0.01, 0.02)):
+    """Every row with and without anchoring, two seeds: the claimed rows at 0.5 gain ``gain`` in M_GT_enc;
+    ReLU and JumpReLU at 0 (ReLU anchored at ``relu_anchored``); ``zero_row`` at 0 in both arms with M_IP
+    gains ``zero_row_ip_gain`` per seed."""
+    rows = []
+    for r in lrb.ROWS:
+        for seed in (0, 1):
+            for anchored in (False, True):
+                stays = lrb.PAPER_TABLE1[r][2] == 0
+                gt = 0.0 if stays or r == zero_row else 0.5 + gain * anchored
+                if r == "ReLU SAE" and anchored:
+                    gt = relu_anchored
+                ip = 0.5 + (zero_row_ip_gain[seed] if r == zero_row else 0.01) * anchored
+                rows.append(dict(row=r, seed=seed, anchored=anchored, M_GT_enc=gt, M_IP_enc=ip,
+                                 M_GT_dec=gt, MCC=ip))
+    return pd.DataFrame(rows)
+
+
+def test_anchoring_verdict_needs_every_claimed_row_to_gain_and_relu_to_stay_at_zero():
+    n, m = 42, 8                                            # one evaluated feature: 1 / 34
+    verdict, text = lrb.anchoring_verdict(_anchoring_frame(), n, m, "standard")
+    assert verdict == "reproduced"
+    assert "TopK M_GT change +20.0 points" in text and "paper +2.7" in text and "8 of 42 anchored" in text
+    assert lrb.anchoring_verdict(_anchoring_frame(gain=0.5 / 34), n, m, "theory")[0] == "not reproduced"
+    assert lrb.anchoring_verdict(_anchoring_frame(gain=1.01 / 34), n, m, "theory")[0] == "reproduced"
+    assert lrb.anchoring_verdict(_anchoring_frame(relu_anchored=0.1), n, m, "theory")[0] == "not reproduced"
+
+
+def test_anchoring_verdict_judges_a_row_at_zero_on_m_ip_in_every_seed():
+    f = _anchoring_frame(zero_row="TopK transcoder")
+    verdict, text = lrb.anchoring_verdict(f, 42, 8, "theory")
+    assert verdict == "reproduced" and "M_GT for 4 and M_IP for the rest of 5 rows" in text
+    f = _anchoring_frame(zero_row="TopK transcoder", zero_row_ip_gain=(0.05, -0.01))   # falls in one seed
+    assert lrb.anchoring_verdict(f, 42, 8, "theory")[0] == "not reproduced"
+
+
+def _ablation_frame(k=(0.95, 0.9, 0.8), ratios=(1.04, 1.3, 1.82), relu_plain=0.0, relu_anchored=(1.0, 0.5, 0.1),
+                    dens=(0.5, 0.99), Ms=(0.9, 0.95)):
+    rows = []
+
+    def add(name, row, setting, plain, anchored):
+        for seed in (0, 1):
+            rows.append(dict(ablation=name, row=row, setting=setting, seed=seed, anchored=False, M_GT_enc=plain))
+            rows.append(dict(ablation=name, row=row, setting=setting, seed=seed, anchored=True, M_GT_enc=anchored))
+    for kk, v in zip((6, 12, 24), k):
+        add("k", "TopK SAE", kk, v, v)
+    for r, v in zip(ratios, relu_anchored):
+        add("n / n_p", "ReLU SAE", r, relu_plain, v)
+    for p, v in zip((0.01, 0.1), dens):
+        add("1 - S", "TopK SAE", p, v, v)
+    for mm, v in zip((0.2, 0.5), Ms):
+        add("M", "TopK SAE", mm, v, v)
+    return pd.DataFrame(rows)
+
+
+def test_ablation_verdicts_follow_their_rules():
+    ratios = [1.04, 1.3, 1.82]
+    v = lrb.ablation_verdicts(_ablation_frame(), ratios, {})
+    assert {key: verdict for key, (verdict, _) in v.items()} == {
+        "ablation_k": "reproduced", "ablation_superposition": "reproduced",
+        "ablation_interference_sparsity": "reproduced"}
+    assert "at k = 6, 12, 24: 95%, 90%, 80%" in v["ablation_k"][1]
+    assert "paper's M = 0.05 not run" in v["ablation_interference_sparsity"][1]
+    cases = [(dict(k=(0.95, 0.96, 0.8)), "ablation_k"),             # rises once
+             (dict(k=(0.85, 0.8, 0.7)), "ablation_k"),              # falls, but from below 90%
+             (dict(relu_plain=0.1), "ablation_superposition"),      # plain ReLU recovers something
+             (dict(relu_anchored=(1.0, 0.95, 0.92)), "ablation_superposition"),   # anchored never below 90%
+             (dict(dens=(0.99, 0.97)), "ablation_interference_sparsity"),       # falls with density
+             (dict(Ms=(0.6, 0.95)), "ablation_interference_sparsity")]          # M matters
+    for kw, key in cases:
+        assert lrb.ablation_verdicts(_ablation_frame(**kw), ratios, {})[key][0] == "not reproduced", kw
+
+
+def test_ablation_verdicts_say_what_could_not_be_tested():
+    f = _ablation_frame(ratios=(1.04, 1.3), relu_anchored=(1.0, 0.5))          # 1.82 was not generated
+    f = f[~((f["ablation"] == "k") & (f["setting"] > 6))]                      # one k only
+    f = f[~((f["ablation"] == "1 - S") & (f["setting"] == 0.1))]               # the paper's 1 - S missing
+    v = lrb.ablation_verdicts(f, [1.04, 1.3, 1.82], {"n / n_p": [1.82]})
+    assert all(verdict == "not testable here" for verdict, _ in v.values())
+    assert "(n / n_p = 1.82 not generated)" in v["ablation_superposition"][1]
+    assert "paper's 1 - S = 0.005, 0.1 not run" in v["ablation_interference_sparsity"][1]

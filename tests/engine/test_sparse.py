@@ -27,12 +27,16 @@ def _grads(P, x, cfg, dead, anchors, sparse, ws):
     return {k: v.grad.clone() for k, v in P.items()}, terms
 
 
+@pytest.mark.parametrize("rows_by", ["index_add", "csr"])
 @pytest.mark.parametrize("anchored", [False, True])
 @pytest.mark.parametrize("bias,practice,tied", [(False, "theory", False), (True, "theory", False),
                                                (True, "standard", False), (False, "theory", True),
                                                (True, "theory", True)])      # standard practice is untied
-def test_workspace_step_gives_the_dense_gradients(bias, practice, anchored, tied):
-    # the trainer's path: gradients added into the workspace's buffers, anchoring's by autograd into the same ones
+def test_workspace_step_gives_the_dense_gradients(bias, practice, anchored, tied, rows_by, monkeypatch):
+    # the trainer's path: gradients added into the workspace's buffers, anchoring's by autograd into the same ones;
+    # the gradient rows by index_add_ (these small shapes) and by CSR products (the large shapes' path)
+    if rows_by == "csr":
+        monkeypatch.setattr(S, "ROWS_BY_INDEX_ADD", 0)
     torch.manual_seed(0)
     P, x = _params(bias, tied), torch.randn(K, B, n_p)
     dead = torch.rand(K, n_q) < 0.5
@@ -67,11 +71,19 @@ def test_products_equal_their_dense_forms():
     idx = torch.randn(B, n_q).topk(3, -1).indices.sort(-1).values
     vals, X, W = torch.randn(B, 3), torch.randn(B, 5), torch.randn(n_q, 5)
     A = torch.zeros(B, n_q).scatter(1, idx, vals)
-    assert torch.allclose(S.rows_product(vals, idx, X, n_q), A.T @ X, atol=1e-5)
-    out = torch.ones(n_q, 5)
-    assert torch.allclose(S.rows_product(vals, idx, X, n_q, out=out), 1 + A.T @ X, atol=1e-5)
+    for plan in (None, (), S.latent_order(idx, n_q)):          # chosen, index_add_, CSR
+        assert torch.allclose(S.rows_product(vals, idx, X, n_q, plan=plan), A.T @ X, atol=1e-5)
+        out = torch.ones(n_q, 5)
+        assert torch.allclose(S.rows_product(vals, idx, X, n_q, out=out, plan=plan), 1 + A.T @ X, atol=1e-5)
     assert torch.allclose(S.sampled_dots(X, W.T, idx), (X @ W.T).gather(1, idx), atol=1e-5)
     assert torch.allclose(S.bag(idx, W, vals), A @ W, atol=1e-5)
+
+
+def test_plan_for_takes_index_add_while_the_rows_are_small():
+    idx = torch.randint(0, n_q, (B, 3))
+    assert S.plan_for(idx, S.ROWS_BY_INDEX_ADD // idx.numel(), n_q) == ()
+    order, crow, col = S.plan_for(idx, S.ROWS_BY_INDEX_ADD // idx.numel() + 1, n_q)
+    assert crow[-1] == idx.numel()
 
 
 def test_workspace_reuses_its_buffers_and_attach_zeroes_them():
@@ -135,7 +147,8 @@ def test_latent_order_is_the_stable_order_by_latent(B, k):
     assert torch.equal(col, order // k)
 
 
-@pytest.mark.parametrize("n,k", [(1024, 32), (4096, 4), (64, 32), (1026, 40), (100, 4)])  # two rounds, fallbacks
+@pytest.mark.parametrize("n,k", [(1024, 32), (4096, 4), (1024, 4), (1024, 1), (100, 4),    # two rounds
+                                 (64, 32), (1026, 40), (1022, 4), (16, 4), (1024, 8)])     # torch.topk
 def test_top_k_finds_torch_topk_values_and_their_positions(n, k):
     z = torch.randn(2, 50, n, generator=torch.Generator().manual_seed(6))
     z[1, 0, : n // 2] = float("-inf")                     # AuxK's ranking: the live latents at -inf
@@ -145,3 +158,20 @@ def test_top_k_finds_torch_topk_values_and_their_positions(n, k):
     assert torch.equal(z.gather(-1, idx), val)
     assert torch.equal(idx.sort(-1).values[z.isfinite().all(-1)], ref.indices.sort(-1).values[z.isfinite().all(-1)])
     assert (idx.sort(-1).values.diff(dim=-1) > 0).all()   # distinct positions
+
+
+@pytest.mark.parametrize("k", [3, 12])                    # fewer than every model's dead latents; more than some
+def test_dead_top_k_is_the_top_k_with_the_live_latents_at_minus_infinity(k):
+    g = torch.Generator().manual_seed(7)
+    z = torch.randn(3, 20, 40, generator=g)
+    dead = torch.zeros(3, 40, dtype=torch.bool)
+    dead[0, ::2], dead[1, :5], dead[2, 7] = True, True, True      # 20, 5 and 1 dead latents
+    val, idx = S.dead_top_k(z, dead, k)
+    ref = torch.where(dead[:, None], z, float("-inf")).topk(min(k, 20), dim=-1)
+    assert val.shape == (3, 20, min(k, 20))
+    assert torch.equal(val, ref.values)
+    finite = val.isfinite()
+    assert torch.equal(z.gather(2, idx)[finite], val[finite])
+    assert dead.gather(1, idx.reshape(3, -1)).reshape(idx.shape)[finite].all()
+    one = S.dead_top_k(z[1:2], dead[1:2], k)               # one model: no padding
+    assert torch.equal(one[0], z[1:2, :, :5].topk(min(k, 5), dim=-1).values)
