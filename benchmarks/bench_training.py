@@ -136,8 +136,8 @@ def _worker(job: str) -> None:
 
 
 def timings(shape_name: str, label: str, kw: dict, steps: int, reps: int) -> tuple:
-    """(ours, SAELens default, SAELens sparse) in samples per second and the machine's matmul rate, each the median
-    of ``reps`` rounds. The runs are interleaved (each round times the matmul rate, ours, then SAELens), so that
+    """(ours, SAELens default, SAELens sparse) in samples per second, the machine's matmul rate, each the median
+    of ``reps`` rounds, and the lowest and highest ratio ours / SAELens default of a single round. The runs are interleaved (each round times the matmul rate, ours, then SAELens), so that
     the drift of this machine's speed over minutes hits both sides alike; each run is its own process
     (:func:`_run`). SAELens entries are a reason instead of a rate when it is not installed or fails."""
     practice = label.split(",")[0]
@@ -153,15 +153,17 @@ def timings(shape_name: str, label: str, kw: dict, steps: int, reps: int) -> tup
 
     def rate(ts):
         return steps * BATCH / statistics.median(ts)
+    # each round's own ratio (its two runs minutes apart at most): the spread the drift leaves in the median
+    rounds = [b / a for a, b in zip(runs["ours"], runs[False])] if False not in failed else []
     return (rate(runs["ours"]), *(failed[s] if s in failed else rate(runs[s]) for s in (False, True)),
-            statistics.median(runs["peak"]))
+            statistics.median(runs["peak"]), (min(rounds), max(rounds)) if rounds else None)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small-steps", type=int, default=100)
     ap.add_argument("--bench-steps", type=int, default=8)
-    ap.add_argument("--reps", type=int, default=3, help="rounds per row (the medians are reported)")
+    ap.add_argument("--reps", type=int, default=5, help="rounds per row (the medians are reported)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     ap.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated, of {', '.join(SHAPES)}")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -178,25 +180,27 @@ def main():
         shape = SHAPES[name]
         steps = args.small_steps if name == "small" else args.bench_steps
         for label, kw in cases:
-            mine, dense, sparse, peak = timings(name, label, kw, steps, args.reps)
-            rows.append((name, shape, label, mine, dense, sparse, mine * useful_flops(shape) / BATCH / 1e9, peak))
+            mine, dense, sparse, peak, spread = timings(name, label, kw, steps, args.reps)
+            rows.append((name, shape, label, mine, dense, sparse, mine * useful_flops(shape) / BATCH / 1e9, peak,
+                         spread))
             print(rows[-1][:6], flush=True)
     lines = [f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
              f"{torch.__version__}. Batch {BATCH}; medians of {args.reps} interleaved rounds (each: the large fp32 "
              f"matmul rate, ours, SAELens; each run its own process) of {args.small_steps} (small) and "
              f"{args.bench_steps} (bench) steps after a warm-up; the same pre-generated data on both sides.", "",
-             "| shape | practice | sdl_paper samples/s | SAELens samples/s (default) | ratio | SAELens samples/s "
-             "(use_sparse_activations) | ratio | sdl_paper useful GFLOP/s | matmul GFLOP/s | share |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| shape | practice | sdl_paper samples/s | SAELens samples/s (default) | ratio | rounds' ratios | "
+             "SAELens samples/s (use_sparse_activations) | ratio | sdl_paper useful GFLOP/s | matmul GFLOP/s | share |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(v):
         return "not installed" if v is None else v if isinstance(v, str) else f"{v:,.0f}"
 
     def ratio(a, b):
         return f"{a / b:.2f}x" if isinstance(b, float) else "n/a"
-    for name, shape, label, mine, dense, sparse, gf, peak in rows:
+    for name, shape, label, mine, dense, sparse, gf, peak, spread in rows:
+        rounds = f"{spread[0]:.2f}-{spread[1]:.2f}x" if spread else "n/a"
         lines.append(f"| {name}: n_p={shape['n_p']}, n_q={shape['n_q']}, k={shape['k']} | {label} | {mine:,.0f} | "
-                     f"{fmt(dense)} | {ratio(mine, dense)} | {fmt(sparse)} | {ratio(mine, sparse)} | "
+                     f"{fmt(dense)} | {ratio(mine, dense)} | {rounds} | {fmt(sparse)} | {ratio(mine, sparse)} | "
                      f"{gf:.1f} | {peak:.0f} | {gf / peak:.0%} |")
     table = "\n".join(lines)
     print(table)

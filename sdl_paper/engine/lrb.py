@@ -300,6 +300,7 @@ def ablation_verdicts(ab: pd.DataFrame, ratios, unreachable: dict) -> dict[str, 
         gone = [v for v in PAPER_ABLATIONS[name] if not any(abs(v - x) < 1e-9 for x in d.index)]
         return f" (paper's {name} = {', '.join(f'{v:g}' for v in gone)} not run)" if gone else ""
 
+    ratios = list(ratios)
     kk, sup = _means(ab, "k", "TopK SAE"), _means(ab, "n / n_p", "ReLU SAE")
     mm, dens = _means(ab, "M", "TopK SAE"), _means(ab, "1 - S", "TopK SAE")
     pk = PAPER_ABLATIONS["k"]

@@ -142,7 +142,8 @@ def test_summary_text_writes_mean_and_standard_error_per_group():
     assert t.loc["a", "MCC"] == f"0.30 ± {0.1:.2f}" and t.loc["b", "MCC"] == "0.50 (1 seed)"
 
 
-def _anchoring_frame(gain=0.2, relu_anchored=0.0, zero_row=None, zero_row_ip_gain=(0.01, 0.02)):
+def _anchoring_frame(gain=0.2, relu_anchored=0.0, zero_row=None, zero_row_ip_gain=(0.01, 0.02),
+                     stays_row="ReLU SAE"):
     """Every row with and without anchoring, two seeds: the claimed rows at 0.5 gain ``gain`` in M_GT_enc;
     ReLU and JumpReLU at 0 (ReLU anchored at ``relu_anchored``); ``zero_row`` at 0 in both arms with M_IP
     gains ``zero_row_ip_gain`` per seed."""
@@ -152,7 +153,7 @@ def _anchoring_frame(gain=0.2, relu_anchored=0.0, zero_row=None, zero_row_ip_gai
             for anchored in (False, True):
                 stays = lrb.PAPER_TABLE1[r][2] == 0
                 gt = 0.0 if stays or r == zero_row else 0.5 + gain * anchored
-                if r == "ReLU SAE" and anchored:
+                if r == stays_row and anchored:
                     gt = relu_anchored
                 ip = 0.5 + (zero_row_ip_gain[seed] if r == zero_row else 0.01) * anchored
                 rows.append(dict(row=r, seed=seed, anchored=anchored, M_GT_enc=gt, M_IP_enc=ip,
@@ -167,7 +168,9 @@ def test_anchoring_verdict_needs_every_claimed_row_to_gain_and_relu_to_stay_at_z
     assert "TopK M_GT change +20.0 points" in text and "paper +2.7" in text and "8 of 42 anchored" in text
     assert lrb.anchoring_verdict(_anchoring_frame(gain=0.5 / 34), n, m, "theory")[0] == "not reproduced"
     assert lrb.anchoring_verdict(_anchoring_frame(gain=1.01 / 34), n, m, "theory")[0] == "reproduced"
-    assert lrb.anchoring_verdict(_anchoring_frame(relu_anchored=0.1), n, m, "theory")[0] == "not reproduced"
+    for row in ("ReLU SAE", "JumpReLU SAE"):                # must stay at 0% with anchoring
+        f = _anchoring_frame(relu_anchored=0.1, stays_row=row)
+        assert lrb.anchoring_verdict(f, n, m, "theory")[0] == "not reproduced", row
 
 
 def test_anchoring_verdict_judges_a_row_at_zero_on_m_ip_in_every_seed():
@@ -176,6 +179,12 @@ def test_anchoring_verdict_judges_a_row_at_zero_on_m_ip_in_every_seed():
     assert verdict == "reproduced" and "M_GT for 4 and M_IP for the rest of 5 rows" in text
     f = _anchoring_frame(zero_row="TopK transcoder", zero_row_ip_gain=(0.05, -0.01))   # falls in one seed
     assert lrb.anchoring_verdict(f, 42, 8, "theory")[0] == "not reproduced"
+    # at 0% without anchoring but not with it: judged on M_GT, so a rise under one feature fails even though
+    # M_IP rises in every seed
+    f = _anchoring_frame(zero_row="TopK transcoder")
+    f.loc[(f["row"] == "TopK transcoder") & f["anchored"], "M_GT_enc"] = 0.5 / 34
+    verdict, text = lrb.anchoring_verdict(f, 42, 8, "theory")
+    assert verdict == "not reproduced" and "M_GT for 5 and M_IP for the rest of 5 rows" in text
 
 
 def _ablation_frame(k=(0.95, 0.9, 0.8), ratios=(1.04, 1.3, 1.82), relu_plain=0.0, relu_anchored=(1.0, 0.5, 0.1),
@@ -188,8 +197,9 @@ def _ablation_frame(k=(0.95, 0.9, 0.8), ratios=(1.04, 1.3, 1.82), relu_plain=0.0
             rows.append(dict(ablation=name, row=row, setting=setting, seed=seed, anchored=True, M_GT_enc=anchored))
     for kk, v in zip((6, 12, 24), k):
         add("k", "TopK SAE", kk, v, v)
-    for r, v in zip(ratios, relu_anchored):
-        add("n / n_p", "ReLU SAE", r, relu_plain, v)
+    plain = relu_plain if isinstance(relu_plain, tuple) else (relu_plain,) * len(ratios)
+    for r, p, v in zip(ratios, plain, relu_anchored):
+        add("n / n_p", "ReLU SAE", r, p, v)
     for p, v in zip((0.01, 0.1), dens):
         add("1 - S", "TopK SAE", p, v, v)
     for mm, v in zip((0.2, 0.5), Ms):
@@ -210,9 +220,23 @@ def test_ablation_verdicts_follow_their_rules():
              (dict(relu_plain=0.1), "ablation_superposition"),      # plain ReLU recovers something
              (dict(relu_anchored=(1.0, 0.95, 0.92)), "ablation_superposition"),   # anchored never below 90%
              (dict(dens=(0.99, 0.97)), "ablation_interference_sparsity"),       # falls with density
-             (dict(Ms=(0.6, 0.95)), "ablation_interference_sparsity")]          # M matters
+             (dict(Ms=(0.6, 0.95)), "ablation_interference_sparsity"),          # M matters
+             (dict(k=(0.95, 0.95, 0.8)), "ablation_k"),             # flat once: not falling strictly
+             (dict(relu_plain=(0.0, 0.0, 0.1)), "ablation_superposition"),     # plain recovers at one ratio
+             (dict(relu_anchored=(0.85, 0.5, 0.1)), "ablation_superposition"),  # anchored below 90% at once
+             (dict(dens=(0.5, 0.93)), "ablation_interference_sparsity"),        # rises, but below 95%
+             (dict(dens=(0.99, 0.99)), "ablation_interference_sparsity"),       # flat in density
+             (dict(Ms=(0.8, 0.95)), "ablation_interference_sparsity")]          # M moves it 15 points
     for kw, key in cases:
         assert lrb.ablation_verdicts(_ablation_frame(**kw), ratios, {})[key][0] == "not reproduced", kw
+
+
+def test_ablation_verdicts_need_two_values_of_m():
+    f = _ablation_frame()
+    f = f[~((f["ablation"] == "M") & (f["setting"] == 0.5))]
+    v = lrb.ablation_verdicts(f, [1.04, 1.3, 1.82], {})
+    assert v["ablation_interference_sparsity"][0] == "not testable here"
+    assert v["ablation_k"][0] == v["ablation_superposition"][0] == "reproduced"
 
 
 def test_ablation_verdicts_say_what_could_not_be_tested():
