@@ -54,8 +54,8 @@ def latent_order(idx: Tensor, n_q: int) -> tuple[Tensor, Tensor, Tensor]:
 
 
 # up to this many entries in the B k outer-product rows (4 MB in fp32), A^T X goes by index_add_ (no latent sort):
-# per product 0.5-0.7x the CSR product and its share of the sort at B k n = 2^18-2^20 on this project's CPU, 1.4x
-# at 2^21, 11-13x at 2^23-2^24 (benchmarks/KERNELS.md)
+# per product 0.5-0.7x the CSR product and its share of the sort at B k n = 2^18-2^20 on this project's CPU,
+# 1.3-1.4x at 2^21, 11-13x at 2^23-2^24 (benchmarks/KERNELS.md)
 ROWS_BY_INDEX_ADD = 2 ** 20
 
 
@@ -120,8 +120,8 @@ def dead_top_k(z: Tensor, dead: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """The k largest z (K, B, n_q) among each model's latents ``dead`` (K, n_q) bool: (values, indices)
     (K, B, min(k, d)) for d the most dead latents of any model, values -inf where a model has fewer than that
     (AuxK keeps only positive values). The dead columns are gathered first, so the top-k reads d entries per
-    row instead of n_q: 0.3-0.4x the time of the top-k of z with the live latents at -inf (SAELens's AuxK) at
-    5-10% dead, 0.2x at the bench shape, 0.7-0.9x at 50% (benchmarks/KERNELS.md); the same values."""
+    row instead of n_q: 0.3-0.45x the time of the top-k of z with the live latents at -inf (SAELens's AuxK) at
+    5-10% dead, 0.2-0.25x at the bench shape, 0.65-0.95x at 50% (benchmarks/KERNELS.md); the same values."""
     K, B, n_q = z.shape
     n_dead = dead.sum(1)
     d = int(n_dead.max())
@@ -149,7 +149,7 @@ def top_k(z: Tensor, k: int, chunk: int = 4) -> tuple[Tensor, Tensor]:
     On the CPU (for k <= 4, k >= 32 or n >= 4096) in two rounds: the k chunks with the largest maxima (chunk j
     holds entries j, j + n/c, j + 2n/c, ..., c = ``chunk`` of them) hold the k largest entries, so the top k of
     those k c candidates is the answer: the same values as torch.topk, the same positions up to ties. torch's CPU
-    top-k selects within each whole row; on this project's CPU the two rounds take 0.5-0.6x its time at B = 1024
+    top-k selects within each whole row; on this project's CPU the two rounds take 0.5-0.7x its time at B = 1024
     for n = 1024 and k = 1-4 (0.95x of a whole small-shape training step at k = 4) and 0.6-0.8x for (n, k) =
     (1024, 32), (16000, 32), (16000, 384) (AuxK at the bench shape), and 1.0-1.2x for k = 8, 16 at n = 1024,
     where the second round's short rows cost torch as much per row as the whole row (benchmarks/KERNELS.md).
