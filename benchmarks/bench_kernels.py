@@ -3,7 +3,7 @@
 Run with `.venv/bin/python benchmarks/bench_kernels.py` (a minute or two); writes benchmarks/KERNELS.md. Not a
 test: numbers depend on the machine; the table names it. Each cell is the best of 5 timings of a loop, in
 microseconds, at batch B = 1024 and one model, on random pre-activations; the choices in
-:mod:`sdl_paper.engine.sparse` cite these rows:
+:mod:`sdl_paper.model.sparse` cite these rows:
 
 - ``top_k`` (two rounds over strided chunks, for k <= 4, k >= 32 or n >= 4096) against ``torch.topk``;
 - ``dead_top_k`` (AuxK: the dead columns gathered, then the top-k) against the top-k of z with the live latents
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from sdl_paper.engine import sparse as S
+from sdl_paper.model import sparse as S
 
 B = 1024
 

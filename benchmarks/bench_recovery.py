@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from sdl_paper.sources import ground_truth
-from sdl_paper.theory import methods, metrics
-from sdl_paper.engine import trainer as T
+from sdl_paper.data import ground_truth
+from sdl_paper.theory import instantiations, metrics
+from sdl_paper.model import Config
+from sdl_paper.training import train
 
 VARIANTS = {  # name: (method, instantiation, Config overrides)
     "ReLU SAE": ("relu", "SAE", {"l1": 3e-3}),
@@ -50,10 +51,10 @@ def main():
         return f"{t.mean():.1%} ± {sem:.1%}" if pct else f"{t.mean():.3f} ± {sem:.3f}"
 
     for name, (method, inst_name, extra) in VARIANTS.items():
-        gt = methods.get(inst_name).view(world)
-        cfg = T.Config(method=method, k=args.k, steps=args.steps, batch_size=1024, lr=1e-3, log_every=100, **extra)
+        gt = instantiations.get(inst_name).view(world)
+        cfg = Config(method=method, k=args.k, steps=args.steps, batch_size=1024, lr=1e-3, log_every=100, **extra)
         t = time.perf_counter()
-        state = T.train(gt, cfg, 1024, seeds, desc=name)
+        state = train(gt, cfg, 1024, seeds, desc=name)
         per = []
         for i in range(len(seeds)):
             W_E, W_D = state.params["W_E"][i], state.params["W_D"][i]

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import torch
 
-from sdl_paper.engine import trainer as T
-from sdl_paper.sources import ground_truth
-from sdl_paper.sources.arrays import as_source
+from sdl_paper.model import Config
+from sdl_paper.training import train
+from sdl_paper.data import ground_truth
+from sdl_paper.data.arrays import as_source
 
 SHAPES = {"small": dict(n_p=64, n=96, n_q=1024, k=4), "bench": dict(n_p=768, n=1000, n_q=16000, k=32)}
 BATCH = 1024
@@ -65,13 +66,13 @@ def ours(x: torch.Tensor, shape: dict, practice: str, steps: int, dead_window: i
     the model and the data source, as SAELens's are created before its timer starts)."""
     def cfg(n):
         if practice == "theory":
-            return T.Config(method="topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9)
-        return T.Config.standard("topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9,
+            return Config(method="topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9)
+        return Config.standard("topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9,
                                  dead_window=dead_window)
     source = as_source(x)                   # checks the pool once (finite values), as SAELens's data is made ahead
-    state = T.train(source, cfg(2), shape["n_q"], [0], progress=False)
+    state = train(source, cfg(2), shape["n_q"], [0], progress=False)
     t = time.perf_counter()
-    T.train(source, cfg(2 + steps), shape["n_q"], [0], state=state, progress=False)
+    train(source, cfg(2 + steps), shape["n_q"], [0], state=state, progress=False)
     return time.perf_counter() - t
 
 

@@ -24,8 +24,8 @@ def _load_any(path: str):
     """A dictionary folder of ours or a SAELens SAE folder."""
     from pathlib import Path
 
-    from ..formats.files import load_dictionary
-    from ..formats.saelens import import_saelens
+    from ..io.files import load_dictionary
+    from ..io.saelens import import_saelens
     return import_saelens(path) if (Path(path) / "cfg.json").is_file() else load_dictionary(path)
 
 
@@ -36,8 +36,8 @@ def _audit(args) -> int:
     import numpy as np
     import torch
 
-    from ..engine.audit import audit
-    from ..sources.arrays import open_array
+    from ..model.audit import audit
+    from ..data.arrays import open_array
 
     d = _load_any(args.path)
     truth = None

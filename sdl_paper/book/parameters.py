@@ -155,7 +155,7 @@ def _activation_ok(spec: str, n_q: int) -> bool:
 def _reach_M(v: dict) -> None:
     """Generate the chapter's feature matrix once: an unreachable interference bound M fails here, at once when
     the linear-programming bound (which contains Rankin's) proves that no n unit vectors reach it."""
-    from ..sources.ground_truth import InterferenceUnreachable, feature_matrix
+    from ..data.ground_truth import InterferenceUnreachable, feature_matrix
     try:
         feature_matrix(v["n_p"], v["n"], v["M"], seed=v["seed"])
     except InterferenceUnreachable as e:

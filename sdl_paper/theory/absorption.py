@@ -16,7 +16,7 @@ import torch
 from scipy.optimize import linprog
 from torch import Tensor
 
-from ..sources.ground_truth import Coefficients, GroundTruth
+from ..data.ground_truth import Coefficients, GroundTruth
 
 
 @dataclass
@@ -185,7 +185,7 @@ class TreeCoefficients:
 
 def tree_ground_truth(n_p: int, coefficients: TreeCoefficients, M: float, seed: int = 0) -> GroundTruth:
     """The SAE view of a hierarchy: all parent, child and free directions with interference <= M (W_p = W_r)."""
-    from ..sources.ground_truth import feature_matrix
+    from ..data.ground_truth import feature_matrix
     W = feature_matrix(n_p, coefficients.n, M, seed=seed)
     return GroundTruth(W, W, coefficients)
 

@@ -14,6 +14,27 @@ import torch
 from torch import Tensor, nn
 
 
+def topk_mask(z: Tensor, k: int, positive: bool = True) -> Tensor:
+    """Boolean mask of the k largest entries of each row of z (..., n_q); ``positive``: only those that are > 0.
+
+    The one definition of TopK's selection: the activation :class:`TopK`, the training objective's dense path and
+    the theory's constructions all call it (the sparse training kernel :func:`sdl_paper.model.sparse.top_k`
+    computes the same selection faster, tested against it).
+    """
+    idx = z.topk(k, dim=-1).indices
+    mask = torch.zeros_like(z, dtype=torch.bool).scatter(-1, idx, True)
+    return mask & (z > 0) if positive else mask
+
+
+def batchtopk_mask(z: Tensor, k: int) -> Tensor:
+    """Boolean mask of the k * B largest positive entries of a batch z (..., B, n_q), over the whole batch (one
+    selection per leading index: per model when z is (K, B, n_q))."""
+    B, n_q = z.shape[-2:]
+    flat = z.reshape(*z.shape[:-2], B * n_q)
+    idx = flat.topk(k * B, dim=-1).indices
+    return torch.zeros_like(flat, dtype=torch.bool).scatter(-1, idx, True).reshape(z.shape) & (z > 0)
+
+
 class ReLU(nn.Module):
     """sigma(z) = max(z, 0). Positively homogeneous."""
 
@@ -61,8 +82,7 @@ class TopK(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         if self.k > z.shape[-1]:
             raise ValueError(f"{self.name} k={self.k} exceeds the number of latents n_q={z.shape[-1]}")
-        values, idx = z.topk(self.k, dim=-1)
-        return torch.zeros_like(z).scatter(-1, idx, values if self.keeps_negatives else torch.relu(values))
+        return torch.where(topk_mask(z, self.k, positive=not self.keeps_negatives), z, 0.0)
 
     def extra_repr(self) -> str:
         return f"k={self.k}"
@@ -96,9 +116,7 @@ class BatchTopK(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         if self.k > z.shape[-1]:
             raise ValueError(f"batchtopk k={self.k} exceeds the number of latents n_q={z.shape[-1]}")
-        flat = z.reshape(-1)
-        values, idx = flat.topk(self.k * z.shape[0])
-        return torch.zeros_like(flat).scatter(0, idx, torch.relu(values)).reshape(z.shape)
+        return torch.where(batchtopk_mask(z.reshape(-1, z.shape[-1]), self.k).reshape(z.shape), z, 0.0)
 
     def extra_repr(self) -> str:
         return f"k={self.k}"

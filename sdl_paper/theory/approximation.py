@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..sources.ground_truth import Coefficients, GroundTruth
+from ..data.ground_truth import Coefficients, GroundTruth
 from .framework import SDL, per_feature_residuals
 
 

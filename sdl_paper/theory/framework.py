@@ -1,7 +1,7 @@
 """The unified SDL model (the paper's Section 2): x_q = sigma(W_E x_p), x_hat_r = W_D x_q.
 
 One class instantiates every method: SAE, tied SAE, transcoder and crosscoder differ only in the (x_p, x_r) view
-they are fed and in whether W_D = W_E^T (see :mod:`sdl_paper.theory.methods`). Biases are off by default, as in the theory.
+they are fed and in whether W_D = W_E^T (see :mod:`sdl_paper.theory.instantiations`). Biases are off by default, as in the theory.
 
 Shapes: W_E is (n_q, n_p), W_D is (n_r, n_q); batches are rows: x_p (B, n_p), x_q (B, n_q), x_hat_r (B, n_r).
 """
@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .activations import make_activation
-from ..sources.ground_truth import GroundTruth
+from ..data.ground_truth import GroundTruth
 
 
 class SDL(nn.Module):
@@ -49,6 +49,23 @@ class SDL(nn.Module):
         self._W_D = None if tied else nn.Parameter(D)                # (n_r, n_q)
         self.b_E = nn.Parameter(torch.zeros(n_q)) if bias else None
         self.b_D = nn.Parameter(torch.zeros(n_r)) if bias else None
+
+    @classmethod
+    def from_weights(cls, W_E: Tensor, W_D: Tensor | None, sigma: nn.Module, label: str, b_E: Tensor | None = None,
+                     b_D: Tensor | None = None) -> "SDL":
+        """An SDL holding copies of given weights (W_D None: tied) and the activation module ``sigma``, named
+        ``label`` (for a sigma a spec cannot express, such as per-latent JumpReLU thresholds)."""
+        n_q, n_p = W_E.shape
+        m = cls(n_p, n_q, n_p if W_D is None else W_D.shape[0], tied=W_D is None, bias=b_E is not None)
+        with torch.no_grad():
+            m.W_E.copy_(W_E)
+            if W_D is not None:
+                m._W_D.copy_(W_D)
+            if b_E is not None:
+                m.b_E.copy_(b_E)
+                m.b_D.copy_(b_D)
+        m.sigma, m.activation_spec = sigma, label
+        return m
 
     @property
     def W_D(self) -> Tensor:

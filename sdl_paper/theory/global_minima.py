@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..sources.ground_truth import GroundTruth
+from ..data.ground_truth import GroundTruth
 from .minima import ground_truth_bound, ground_truth_solution
 from .regions import tilde_loss
 

@@ -11,7 +11,7 @@ import torch
 from scipy.optimize import linprog
 from torch import Tensor, nn
 
-from ..sources.ground_truth import Coefficients, GroundTruth
+from ..data.ground_truth import Coefficients, GroundTruth
 from .regions import block_gradients, exact_decoder, pattern, pattern_counts, tilde_loss
 
 

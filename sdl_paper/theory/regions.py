@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from .activations import LiteralTopK
-from ..sources.ground_truth import Coefficients, GroundTruth
+from ..data.ground_truth import Coefficients, GroundTruth
 
 
 def pattern(W_E: Tensor, sigma: nn.Module, W_p: Tensor, b_E: Tensor | None = None) -> Tensor:
@@ -51,7 +51,7 @@ def block_gradients(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module 
                     F: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """(dL~/dW_E, dL~/dW_D) at (W_E, W_D), computed with the pattern held fixed (the derivative inside the region).
 
-    The pattern is ``F`` (n_q, n) when given (e.g. from :func:`sdl_paper.engine.trainer.feature_pattern`), else that of
+    The pattern is ``F`` (n_q, n) when given (e.g. from :func:`sdl_paper.model.measures.feature_pattern`), else that of
     ``sigma``.
     """
     if F is None:

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from sdl_paper.sources import ground_truth
+from sdl_paper.data import ground_truth
 from sdl_paper.theory import approximation as ap
 from sdl_paper.theory.framework import SDL, per_feature_loss, sdl_loss
 

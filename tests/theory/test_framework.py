@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sdl_paper.sources import ground_truth
+from sdl_paper.data import ground_truth
 from sdl_paper.theory.framework import SDL, per_feature_loss, per_feature_residuals, sdl_loss
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from sdl_paper.sources import ground_truth
+from sdl_paper.data import ground_truth
 from sdl_paper.theory import activations as A, global_minima as gm
 from sdl_paper.theory.activations import make_activation
 

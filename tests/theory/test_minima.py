@@ -2,7 +2,7 @@ import functools
 
 import torch
 
-from sdl_paper.sources import ground_truth
+from sdl_paper.data import ground_truth
 from sdl_paper.theory import minima as mn, regions as rg
 from sdl_paper.theory.activations import make_activation
 

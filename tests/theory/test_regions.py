@@ -1,6 +1,6 @@
 import torch
 
-from sdl_paper.sources import ground_truth
+from sdl_paper.data import ground_truth
 from sdl_paper.theory import activations as A, regions as rg
 from sdl_paper.theory.activations import make_activation
 

@@ -1,0 +1,128 @@
+"""Self-describing, safe files: a folder with tensors in ``.safetensors`` and everything else in JSON.
+
+- a dictionary (:func:`save_dictionary`): ``DIR/dictionary.safetensors`` (W_E (K, n_q, n_p), W_D (K, n_r, n_q),
+  optional b_E, b_D, log_theta) and ``DIR/config.json`` (format, sizes, the :class:`Config`, the activation spec,
+  seeds, step, data source);
+- a training checkpoint (:mod:`sdl_paper.training.checkpoint`, written with :func:`write_folder`).
+
+Writes are atomic (a temporary folder renamed into place), so a crash never leaves half a file; an existing folder
+is replaced only if it holds a file of the same kind. Reads run no code from the file: a missing, corrupt or
+truncated file raises an error naming it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..model.config import Config
+from ..model.dictionary import Dictionary, activation_spec, sizes
+
+FORMAT_VERSION = 1
+KINDS = {"dictionary": ("dictionary.safetensors", "config.json"), "checkpoint": ("checkpoint.safetensors",
+                                                                                "state.json")}
+
+
+def _jsonable(x):
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def write_folder(path, kind: str, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Atomically write folder ``path`` of ``kind`` (one of KINDS): tensors in safetensors, ``meta`` in JSON;
+    refuses to replace a folder holding anything else."""
+    path = Path(path)
+    names = KINDS[kind]
+    if path.exists():
+        if not path.is_dir() or not set(os.listdir(path)) <= set(names) or not os.listdir(path):
+            raise FileExistsError(f"{path} exists and is not a {kind} folder; choose a new path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(f"cannot write into {path.parent}")
+
+    def write(tmp: Path) -> None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / names[0]),
+                  metadata={"format": f"sdl_paper.{kind}", "version": str(FORMAT_VERSION)})
+        (tmp / names[1]).write_text(json.dumps(_jsonable(meta | {"format": f"sdl_paper.{kind}",
+                                                                  "version": FORMAT_VERSION}), indent=1))
+    return atomic_folder(path, write)
+
+
+def atomic_folder(path: Path, write) -> Path:
+    """Call ``write(tmp)`` on a fresh temporary folder beside ``path``, then put it in place of ``path`` (an old
+    folder is moved aside first and deleted last), so a crash never leaves half a folder."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        write(tmp)
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_folder(path, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
+    path = Path(path)
+    tensors_name, meta_name = KINDS[kind]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such {kind} folder (expected {tensors_name} and {meta_name} in it)")
+    for name in (tensors_name, meta_name):
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path / name}: missing; {path} is not a complete {kind}")
+    try:
+        meta = json.loads((path / meta_name).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path / meta_name}: corrupt JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != f"sdl_paper.{kind}":
+        raise ValueError(f"{path / meta_name}: not an sdl_paper {kind} (format {meta.get('format')!r})"
+                         if isinstance(meta, dict) else f"{path / meta_name}: not an sdl_paper {kind}")
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {meta['version']} is newer than this package's {FORMAT_VERSION}")
+    try:
+        tensors = load_file(str(path / tensors_name))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path / tensors_name}: corrupt or truncated safetensors file ({e})") from None
+    return tensors, meta
+
+
+def save_dictionary(d: Dictionary, path) -> Path:
+    """Write ``d`` to folder ``path`` (see the module docstring); returns the path."""
+    meta = {"sizes": d.sizes, "config": d.cfg.to_dict(), "activation": activation_spec(d.cfg), "seeds": d.seeds,
+            **d.meta}
+    return write_folder(path, "dictionary", d.params, meta)
+
+
+def load_dictionary(path) -> Dictionary:
+    """The dictionary saved by :func:`save_dictionary`, checked against its own config."""
+    tensors, meta = read_folder(path, "dictionary")
+    try:
+        cfg = Config.from_dict(meta["config"])
+        K, n_p, n_q, n_r = sizes(tensors)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: inconsistent dictionary ({e})") from None
+    expected = {"W_E"} | ({"W_D"} if not cfg.tied else set()) | ({"b_E", "b_D"} if cfg.bias else set()) \
+        | cfg.impl.param_names()
+    if set(tensors) != expected or meta.get("sizes") != {"K": K, "n_p": n_p, "n_q": n_q, "n_r": n_r}:
+        raise ValueError(f"{path}: tensors {sorted(tensors)} of sizes {(K, n_p, n_q, n_r)} do not match its config "
+                         f"(expected {sorted(expected)}, sizes {meta.get('sizes')})")
+    rest = {k: v for k, v in meta.items() if k not in ("sizes", "config", "activation", "seeds", "format",
+                                                        "version")}
+    return Dictionary(tensors, cfg, meta.get("seeds", []), rest)

@@ -1,0 +1,146 @@
+"""What the training loop calls besides the step itself: one :class:`Callback` per concern.
+
+The loop (:func:`sdl_paper.training.loop.fit`) calls, for every callback in order, ``on_start(run)`` once,
+``before_step(run)`` before a batch is drawn, ``on_loss(run, total)`` with the per-model loss (K,) before the
+backward pass, ``after_step(run, terms)`` after the update (``run.state.step`` already counts it) and
+``on_end(run)``. Built in: :class:`Resampling`, :class:`DivergenceCheck`, :class:`FiringRecord` (the last step each
+latent fired, which dead-latent masks read), :class:`BatchLog`, :class:`ProgressBar`, :class:`Tracking`
+(ground-truth metrics at chosen steps) and :class:`Checkpointing`. A plain function ``f(state, terms)`` passed as
+``train(..., callback=f)`` runs after every step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..model.measures import track
+from . import distributed as dist
+from .checkpoint import save_checkpoint
+from .progress import visible
+from .resampling import resample
+from .state import dead_mask
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the message names the step and the model."""
+
+
+class Callback:
+    """A hook of the training loop; every method does nothing unless overridden. ``run`` is the
+    :class:`~sdl_paper.training.loop.Run` (state, source, cfg, device, seeds, desc, anchors)."""
+
+    def on_start(self, run) -> None: ...
+
+    def before_step(self, run) -> None: ...
+
+    def on_loss(self, run, total: Tensor) -> None: ...
+
+    def after_step(self, run, terms: dict) -> None: ...
+
+    def on_end(self, run) -> None: ...
+
+
+def at(step: int, every: int, last: int) -> bool:
+    """Whether the step just taken (0-based ``step``) is a logging step: every ``every`` steps and the last."""
+    return bool(every) and (step % every == 0 or step + 1 == last)
+
+
+class Resampling(Callback):
+    """Neuron resampling (:func:`~sdl_paper.training.resampling.resample`) at ``cfg.resample_at`` and every
+    ``cfg.resample_every`` steps, before that step's batch is drawn."""
+
+    def before_step(self, run) -> None:
+        step, cfg = run.state.step, run.cfg
+        if step > 0 and (step in cfg.resample_at or (cfg.resample_every and step % cfg.resample_every == 0)):
+            resample(run.state, run.source, cfg, run.device)
+
+
+class DivergenceCheck(Callback):
+    """Raise :class:`TrainingDiverged` at the first step whose loss is not finite, naming the model."""
+
+    def on_loss(self, run, total: Tensor) -> None:
+        # one sum and one read per step; the elementwise check only when the sum is not finite
+        if math.isfinite(total.sum().item()) or torch.isfinite(total).all():
+            return
+        bad = int((~torch.isfinite(total)).nonzero()[0])
+        raise TrainingDiverged(f"{run.desc}: loss of model {bad} (seed {run.seeds[bad]}) is {total[bad].item()} "
+                               f"at step {run.state.step}; lower lr (now {run.cfg.lr}) or check the data")
+
+
+class FiringRecord(Callback):
+    """``state.last_fired`` (K, n_q): the last step at which each latent fired (AuxK's and resampling's dead
+    latents, the logged window-dead fraction)."""
+
+    def after_step(self, run, terms: dict) -> None:
+        run.state.last_fired.masked_fill_(terms["fired"].cpu(), run.state.step - 1)
+
+
+class BatchLog(Callback):
+    """Every ``cfg.log_every`` steps and at the last: per-model batch loss, L0 and window-dead fraction into
+    ``state.history``."""
+
+    def after_step(self, run, terms: dict) -> None:
+        state, cfg = run.state, run.cfg
+        if at(state.step - 1, cfg.log_every, cfg.steps):
+            state.history.append({"step": state.step - 1, "loss": terms["rec"].tolist(), "L0": terms["L0"].tolist(),
+                                  "window_dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist()})
+
+
+@dataclass
+class ProgressBar(Callback):
+    """A tqdm bar over the steps (shown as :func:`~sdl_paper.training.progress.visible` decides) with the mean
+    batch loss."""
+
+    show: bool | None = None
+
+    def on_start(self, run) -> None:
+        from tqdm.std import tqdm
+        self.bar = tqdm(total=run.cfg.steps - run.state.step, desc=run.desc, disable=not visible(self.show),
+                        mininterval=1.0, leave=False)
+
+    def after_step(self, run, terms: dict) -> None:
+        self.bar.update(1)
+        if at(run.state.step - 1, run.cfg.log_every, run.cfg.steps):
+            self.bar.set_postfix(loss=f"{terms['rec'].mean().item():.4g}", refresh=False)
+
+    def on_end(self, run) -> None:
+        self.bar.close()
+
+
+class Tracking(Callback):
+    """Every ``cfg.track_every`` steps and at the last: the ground-truth metrics of every model
+    (:func:`~sdl_paper.model.measures.track`) into ``state.tracked``."""
+
+    def after_step(self, run, terms: dict) -> None:
+        state, cfg = run.state, run.cfg
+        if at(state.step - 1, cfg.track_every, cfg.steps):
+            state.tracked.append({"step": state.step - 1, "models": track(state.params, run.source, cfg)})
+
+
+@dataclass
+class Checkpointing(Callback):
+    """Write the run to folder ``path`` every ``every`` steps (0: only at the end) and at the end (process 0)."""
+
+    path: str
+    every: int = 0
+
+    def after_step(self, run, terms: dict) -> None:
+        if self.every and run.state.step % self.every == 0 and dist.world()[0] == 0:
+            save_checkpoint(run.state, self.path)
+
+    def on_end(self, run) -> None:
+        if dist.world()[0] == 0:
+            save_checkpoint(run.state, self.path)
+
+
+@dataclass
+class AfterStep(Callback):
+    """A plain function ``f(state, terms)`` called after every step."""
+
+    f: object
+
+    def after_step(self, run, terms: dict) -> None:
+        self.f(run.state, terms)

@@ -1,0 +1,239 @@
+import pytest
+import torch
+
+from sdl_paper.data import ground_truth
+from sdl_paper.data.arrays import as_source
+from sdl_paper.model.config import REMEDIES
+from sdl_paper.theory.activations import topk_mask
+from sdl_paper.model import Config, METHODS, evaluate
+from sdl_paper.training import TrainingDiverged, init_state, load_checkpoint, objective, train
+from sdl_paper.training.resampling import resample
+
+
+def _gt():
+    return ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0).view([0], [0])
+
+
+def _cfg(**kw):
+    base = dict(steps=60, batch_size=32, lr=1e-2, k=2, log_every=10, dead_window=10)
+    if kw.get("remedy") == "resample":
+        base["resample_at"] = (30,)
+    return Config(**(base | kw))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("remedy", REMEDIES)
+def test_every_method_and_remedy_trains_and_is_deterministic(method, remedy):
+    gt, cfg = _gt(), _cfg(method=method, remedy=remedy)
+    before = evaluate(init_state(2, 8, 16, 8, cfg, [0, 1]).params, gt, cfg)
+    a = train(gt, cfg, 16, [0, 1], progress=False)
+    b = train(gt, cfg, 16, [0, 1], progress=False)
+    assert a.params["W_E"].shape == (2, 16, 8) and a.params["W_D"].shape == (2, 8, 16)
+    after = evaluate(a.params, gt, cfg)
+    assert (after < before).all(), f"{method}/{remedy}: loss did not decrease {before} -> {after}"
+    assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+
+
+def test_batched_models_equal_separate_runs():
+    gt, cfg = _gt(), _cfg(method="topk", remedy="auxk")
+    batched = train(gt, cfg, 16, [3, 4, 5], progress=False)
+    for i, seed in enumerate([3, 4, 5]):
+        alone = train(gt, cfg, 16, [seed], progress=False)
+        for k in alone.params:
+            assert torch.allclose(batched.params[k][i], alone.params[k][0], atol=1e-5), k
+
+
+def test_a_killed_run_resumes_to_the_same_numbers_as_an_uninterrupted_one(tmp_path):
+    gt, cfg = _gt(), _cfg(method="batchtopk", remedy="resample")
+    full = train(gt, cfg, 16, [0, 1], progress=False)
+    ckpt = str(tmp_path / "run.pt")
+
+    def kill(state, codes):
+        if state.step == 27:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(gt, cfg, 16, [0, 1], progress=False, checkpoint=ckpt, checkpoint_every=5, callback=kill)
+    state = load_checkpoint(ckpt)
+    assert state.step == 25
+    resumed = train(gt, cfg, 16, [0, 1], state=state, progress=False)
+    assert resumed.step == full.step == 60
+    assert all(torch.equal(full.params[k], resumed.params[k]) for k in full.params)
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in resumed.history]
+
+
+def test_resampling_rewrites_dead_latents_and_resets_only_their_adam_state():
+    gt, cfg = _gt(), _cfg(method="topk", remedy="resample", bias=True)
+    state = train(gt, _cfg(method="topk", bias=True, steps=20), 16, [0], progress=False)
+    state.adam_m = {k: v + 0.5 for k, v in state.adam_m.items()}     # make every moment visibly non-zero
+    state.adam_v = {k: v + 0.5 for k, v in state.adam_v.items()}
+    dead = torch.zeros(16, dtype=torch.bool)
+    dead[[2, 7, 11]] = True
+    state.last_fired[0] = torch.where(dead, torch.tensor(-100), torch.tensor(state.step))
+    before = {k: v.clone() for k, v in state.params.items()}
+    m_before = {k: v.clone() for k, v in state.adam_m.items()}
+    assert resample(state, gt, cfg) == [3]
+    W_E, W_D = state.params["W_E"][0], state.params["W_D"][0]
+    assert not torch.allclose(W_E[dead], before["W_E"][0][dead])                      # really changed
+    assert torch.equal(W_E[~dead], before["W_E"][0][~dead])                            # others untouched
+    assert torch.allclose(W_D[:, dead].norm(dim=0), torch.ones(3))                     # unit decoder columns
+    alive_norm = before["W_E"][0][~dead].norm(dim=1).mean()
+    assert torch.allclose(W_E[dead].norm(dim=1), 0.2 * alive_norm.expand(3))          # 0.2 x mean alive norm
+    assert (state.params["b_E"][0][dead] == 0).all()
+    for moments in (state.adam_m, state.adam_v):
+        assert (moments["W_E"][0][dead] == 0).all() and (moments["W_D"][0][:, dead] == 0).all()
+        assert (moments["W_E"][0][~dead] != 0).all() and (moments["W_D"][0][:, ~dead] != 0).all()
+    assert torch.equal(state.adam_m["b_D"], m_before["b_D"])
+    assert (state.last_fired[0][dead] == state.step).all()
+
+
+def test_auxk_sends_gradient_to_dead_latents_only_through_the_aux_term():
+    gt, cfg = _gt(), _cfg(method="topk", remedy="auxk")
+    state = init_state(1, 8, 16, 8, cfg, [0])
+    x_p, x_r = as_source(gt).sample(state.generators, 64, "cpu")
+    dead = torch.zeros(1, 16, dtype=torch.bool)
+    dead[0, :4] = True
+    W_E = state.params["W_E"].requires_grad_(True)
+    terms = objective(state.params, x_p, x_r, cfg, dead)
+    assert terms["aux"].item() > 0
+    (g,) = torch.autograd.grad(terms["aux"].sum(), W_E)
+    assert g[0, :4].abs().sum() > 0 and (g[0, 4:] == 0).all()
+
+
+def test_jumprelu_thresholds_learn_through_the_straight_through_estimator():
+    gt = _gt()
+    state = init_state(1, 8, 16, 8, _cfg(method="jumprelu"), [0])
+    x_p, x_r = as_source(gt).sample(state.generators, 256, "cpu")
+    theta = state.params["log_theta"].requires_grad_(True)
+    terms = objective(state.params, x_p, x_r, _cfg(method="jumprelu", l0=1.0, bandwidth=0.5))
+    (g,) = torch.autograd.grad(terms["penalty"].sum(), theta)
+    assert (g <= 0).all() and g.sum() < 0      # a larger threshold lowers L0
+
+
+def test_divergence_names_the_step_and_the_model():
+    gt = _gt()
+    gt.W_p = gt.W_p.clone()
+    gt.W_p[0, 0] = float("inf")
+    with pytest.raises(TrainingDiverged, match="at step 0"):
+        train(gt, _cfg(), 16, [0], progress=False)
+
+
+@pytest.mark.parametrize("kw,match", [({"method": "gelu"}, "method="), ({"remedy": "ghost"}, "remedy="),
+                                      ({"k": 0}, "k=0"), ({"lr": 0.0}, "lr")])
+def test_bad_configs_fail_before_training(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _cfg(**kw)
+
+
+@pytest.mark.parametrize("remedy", ["none", "auxk"])
+@pytest.mark.parametrize("bias,practice", [(False, "theory"), (True, "theory"), (True, "standard")])
+def test_sparse_topk_path_gives_the_dense_gradients(remedy, bias, practice):
+    torch.manual_seed(0)
+    K, B, n_q, n_p = 2, 64, 16, 8
+    params = {"W_E": torch.randn(K, n_q, n_p), "W_D": torch.randn(K, n_p, n_q)}
+    if bias:
+        params |= {"b_E": torch.randn(K, n_q), "b_D": torch.randn(K, n_p)}
+    params["W_D"] = params["W_D"] * (0.5 + torch.rand(K, 1, n_q))      # decoder norms matter in standard practice
+    x = torch.randn(K, B, n_p)
+    dead = torch.rand(K, n_q) < 0.5
+    grads = []
+    for sparse in (False, True):
+        P = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+        cfg = Config(method="topk", k=3, sparse=sparse, bias=bias, remedy=remedy, practice=practice)
+        terms = objective(P, x, x, cfg, dead)
+        terms["total"].sum().backward()
+        grads.append(({k: v.grad for k, v in P.items()}, terms))
+    (gd, td), (gs, ts) = grads
+    for k in gd:
+        assert torch.allclose(gd[k], gs[k], rtol=1e-5, atol=1e-5), k
+    for k in ("total", "L0"):
+        assert torch.allclose(td[k], ts[k], rtol=1e-6), k
+    assert torch.equal(td["fired"], ts["fired"])
+
+
+def test_sparse_topk_path_trains_like_the_dense_one():
+    # Float rounding differs (gathers vs matmuls), so after enough steps a near-tie in the top-k can flip; over a
+    # short run the two paths agree.
+    gt = _gt()
+    dense = train(gt, _cfg(method="topk", remedy="auxk", sparse=False, bias=True, steps=30), 16, [0, 1],
+                    progress=False)
+    sparse = train(gt, _cfg(method="topk", remedy="auxk", sparse=True, bias=True, steps=30), 16, [0, 1],
+                     progress=False)
+    for k in dense.params:
+        assert torch.allclose(dense.params[k], sparse.params[k], atol=1e-5), k
+    assert torch.equal(dense.last_fired, sparse.last_fired)
+
+
+@pytest.mark.parametrize("method", ["relu", "topk", "batchtopk"])
+@pytest.mark.parametrize("remedy", REMEDIES)
+def test_tied_sae_shares_one_matrix_and_trains(method, remedy):
+    gt, cfg = _gt(), _cfg(method=method, remedy=remedy, tied=True)
+    before = evaluate(init_state(2, 8, 16, 8, cfg, [0, 1]).params, gt, cfg)
+    s = train(gt, cfg, 16, [0, 1], progress=False)
+    assert set(s.params) == {"W_E"}
+    assert (evaluate(s.params, gt, cfg) < before).all()
+    assert torch.allclose(s.params["W_E"].norm(dim=2), torch.ones(2, 16), atol=1e-5)   # unit decoder columns
+
+
+def test_tied_needs_n_r_equal_to_n_p():
+    crosscoder = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=2, seed=0).view([0], [0, 1])    # n_r = 16, n_p = 8
+    with pytest.raises(ValueError, match="tied=True needs n_r = n_p"):
+        train(crosscoder, _cfg(tied=True), 16, [0], progress=False)
+
+
+def test_metric_histories_are_logged_at_the_interval_and_match_a_direct_computation():
+    from sdl_paper.theory import metrics, regions
+    gt = _gt()
+    s = train(gt, _cfg(method="topk", track_every=20), 16, [0, 1], progress=False)
+    assert [t["step"] for t in s.tracked] == [0, 20, 40, 59]
+    last = s.tracked[-1]["models"][1]
+    W_E, W_D = s.params["W_E"][1], s.params["W_D"][1]
+    assert last["M_IP_enc"] == pytest.approx(metrics.max_inner_product(gt.W_p, encoder=W_E))
+    assert last["M_GT_dec"] == pytest.approx(metrics.gt_recovery(gt.W_r, decoder=W_D))
+    F = regions.pattern(W_E, lambda z: z * topk_mask(z, 2), gt.W_p)
+    assert {k: last[k] for k in ("pattern_dead", "monosemantic", "polysemantic")} == regions.pattern_counts(F)
+    assert sum(last[k] for k in ("pattern_dead", "monosemantic", "polysemantic")) == 16
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bf16_autocast_trains_close_to_fp32(method):
+    # The bf16 path runs under CPU autocast here (the same code path CUDA takes); parameters and Adam stay fp32.
+    gt = _gt()
+    a = train(gt, _cfg(method=method, amp="bf16", steps=40), 16, [0], progress=False)
+    b = train(gt, _cfg(method=method, steps=40), 16, [0], progress=False)
+    assert all(p.dtype == torch.float32 for p in a.params.values())
+    assert not torch.equal(a.params["W_E"], b.params["W_E"])          # the bf16 path really ran
+    la, lb = evaluate(a.params, gt, _cfg(method=method)), evaluate(b.params, gt, _cfg(method=method))
+    before = evaluate(init_state(1, 8, 16, 8, _cfg(method=method), [0]).params, gt, _cfg(method=method))
+    assert (la < before).all() and torch.allclose(la, lb, rtol=0.25), (la, lb, before)
+
+
+@pytest.mark.parametrize("method,field", [("relu", "l1"), ("jumprelu", "l0"), ("topk", "lr"), ("topk", "init_scale"),
+                                          ("topk", "anchor_coef")])
+def test_per_model_hyperparameters_train_as_separate_runs(method, field):
+    gt = _gt()
+    values = (0.5e-3, 3e-3) if field in ("l1", "l0", "lr") else (0.3, 1.0)
+    extra = {"anchors": 2} if field == "anchor_coef" else {}
+    anchors = {"A_p": gt.W_p[:, :2].T.clone(), "A_r": gt.W_r[:, :2].clone()} if extra else None
+    both = train(gt, _cfg(method=method, steps=20, **extra, **{field: values}), 16, [3, 4], anchors=anchors,
+                   progress=False)
+    for i, (seed, v) in enumerate(zip([3, 4], values)):
+        one = train(gt, _cfg(method=method, steps=20, **extra, **{field: v}), 16, [seed], anchors=anchors,
+                      progress=False)
+        for k in one.params:
+            assert torch.allclose(both.params[k][i], one.params[k][0], atol=1e-5), (k, i)
+    # the two values do make a difference (the comparison above could not pass by ignoring one of them)
+    other = train(gt, _cfg(method=method, steps=20, **extra, **{field: values[1]}), 16, [3], anchors=anchors,
+                    progress=False)
+    assert not torch.allclose(both.params["W_E"][0], other.params["W_E"][0], atol=1e-4)
+
+
+def test_per_model_hyperparameters_are_checked():
+    with pytest.raises(TypeError, match="one per model"):
+        _cfg(lr=(1e-3, "a"))
+    with pytest.raises(ValueError, match="must be > 0"):
+        _cfg(lr=(1e-3, -1.0))
+    with pytest.raises(ValueError, match="lr has 3 values but 2 models"):
+        train(_gt(), _cfg(lr=(1e-3, 2e-3, 3e-3), steps=2), 16, [0, 1], progress=False)
+    cfg = _cfg(l1=[0.1, 0.2])
+    assert cfg.l1 == (0.1, 0.2) and Config.from_dict(cfg.to_dict()) == cfg
