@@ -4,7 +4,8 @@
 
 Reads every ``jupyter_execute/notebooks/*.glue.json`` of both builds (myst-nb writes one per executed chapter) and
 prints, per chapter, how many glued values are identical; a value is its text (``text/plain``, ``text/markdown``,
-``text/html``), a figure its PNG bytes, compared apart. Exits 1 when a text value differs or is missing.
+``text/html``), a figure its PNG bytes, compared apart. Wall-clock times (glue names in ``TIMES``) are listed but never count as a difference. Exits 1
+when another text value differs or is missing.
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+
+
+TIMES = ("elapsed", "minutes", "seconds")      # a chapter's own run time, glued for its readers
 
 
 def values(build: Path) -> dict[str, dict[str, dict]]:
@@ -37,10 +41,12 @@ def main(old: str, new: str) -> int:
         same = [n for n in texts if n in y and y[n]["text"] == x[n]["text"]]
         figs = [n for n in x if x[n]["png"] is not None]
         same_figs = [n for n in figs if n in y and y[n]["png"] == x[n]["png"]]
-        diff = [n for n in texts if n not in same] + [n for n in y if n not in x]
+        diff = [n for n in texts if n not in same and n not in TIMES] + [n for n in y if n not in x]
+        times = [n for n in texts if n not in same and n in TIMES]
         bad += len(diff)
         print(f"{chapter:24s} values {len(same)}/{len(texts)} identical, figures {len(same_figs)}/{len(figs)} "
-              f"identical" + (f"; differ: {', '.join(diff)}" if diff else ""))
+              f"identical" + (f"; differ: {', '.join(diff)}" if diff else "")
+              + (f"; wall-clock time: {', '.join(times)}" if times else ""))
         for n in diff[:10]:
             print(f"    {n}: {str(x.get(n, {}).get('text'))[:120]!r} -> {str(y.get(n, {}).get('text'))[:120]!r}")
     print(f"{bad} glued values differ")

@@ -3,17 +3,16 @@ presets. This module is the one place where a chapter's presets live; the parame
 :mod:`sdl_paper.book.parameters` (re-exported here).
 
 A notebook's ``parameters`` cell repeats the defaults as plain literals (papermill needs them there; a test
-checks that both agree), and its next cell calls :func:`resolve`, which validates every value and, in book
-builds, applies the preset named by the environment variable ``SDL_PRESET``.
+checks that both agree), and its next cell calls :func:`check`, which validates every value. A preset reaches a
+chapter as parameters, injected after that cell by whoever runs it (the runner, ``bookexec --preset``, nbval).
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from . import bench_chapters
 from .parameters import (  # noqa: F401 (re-exported: chapters.ParameterError, chapters.NOTEBOOKS, ...)
-    ACTIVATION_RULE, M_RULE, NOTEBOOKS, PRESET_ENV, PRESETS, Chapter, ChapterFailed, Param, ParameterError,
+    ACTIVATION_RULE, M_RULE, NOTEBOOKS, PRESETS, Chapter, ChapterFailed, Param, ParameterError,
     _fires, _interference, _list_rule, _reach_M, _seed, device_param, firing_rule, number_list)
 
 
@@ -356,20 +355,12 @@ def get(name: str) -> Chapter:
     return CHAPTERS[name]
 
 
-def resolve(name: str, namespace: dict[str, Any]) -> dict[str, Any]:
-    """Validate a notebook's parameters, taken from ``namespace`` (its globals), for use in its second cell.
-
-    When the environment variable ``SDL_PRESET`` names a preset (book builds, e.g. ``SDL_PRESET=smoke``), that
-    preset's values replace the notebook's. Returns the full, checked parameter dict.
-    """
+def check(name: str, namespace: dict[str, Any]) -> None:
+    """Validate a notebook's parameters, taken from ``namespace`` (its globals), in its second cell: raises
+    :class:`ParameterError` naming the value and what is allowed; changes nothing."""
     chapter = get(name)
     values = {k: namespace[k] for k in chapter.params if k in namespace}
     missing = sorted(set(chapter.params) - set(values))
     if missing:
         raise ParameterError(f"chapter {name!r}: the parameters cell does not define {', '.join(missing)}")
-    preset = os.environ.get(PRESET_ENV, "")
-    if preset:
-        if preset not in PRESETS:
-            raise ParameterError(f"{PRESET_ENV}={preset!r} is not a preset; allowed: {', '.join(PRESETS)}")
-        values |= chapter.presets.get(preset, {})
-    return chapter.resolve(values)
+    chapter.resolve(values)

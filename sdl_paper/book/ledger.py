@@ -8,15 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VERDICTS = (
-    "holds",
-    "holds under stated extra conditions",
-    "false: counterexample",
-    "not reproduced",
-    "reproduced",
-    "not testable here",
-    "not yet tested",
-)
+from ..studies.verdicts import VERDICTS, Verdict  # noqa: F401 (re-exported: ledger.VERDICTS)
 
 
 @dataclass(frozen=True)
@@ -100,9 +92,13 @@ def claims_of(chapter: str) -> list[str]:
     return [c.key for c in _CLAIMS if c.chapter == chapter]
 
 
-def record(key: str, verdict: str, number: str) -> None:
-    """Glue the verdict and decisive number (already formatted text) of claim ``key`` for the ledger page."""
+def record(key: str, verdict: str | Verdict, number: str | None = None) -> None:
+    """Glue the verdict and decisive number (already formatted text) of claim ``key`` for the ledger page; a
+    :class:`~sdl_paper.studies.verdicts.Verdict` carries both."""
     from myst_nb import glue
+
+    if isinstance(verdict, Verdict):
+        verdict, number = verdict.verdict, verdict.evidence
 
     if key not in CLAIMS or CLAIMS[key].chapter is None:
         raise KeyError(f"unknown or untested claim {key!r}; chapter claims: "

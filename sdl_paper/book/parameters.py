@@ -21,7 +21,6 @@ def _notebooks() -> Path:
 
 NOTEBOOKS = _notebooks()
 PRESETS = ("smoke", "book", "paper")
-PRESET_ENV = "SDL_PRESET"
 
 
 class ParameterError(ValueError):

@@ -67,30 +67,25 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
         raise chapters.ParameterError("rendering the HTML page needs Jupyter Book 1: pip install 'sdl-paper[book]'"
                                       ", or run without the page (--no-html)")
     nb = jupytext.read(chapter.path)
-    env_preset = os.environ.pop(chapters.PRESET_ENV, None)  # the kernel must see the injected values, not a preset
-    try:
-        with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out.parent if out.parent.exists() else None) as tmp:
-            tmp = Path(tmp)
-            target = tmp / f"{name}.ipynb"
-            try:
-                executed = papermill.execute_notebook(
-                    nb, str(target), parameters=params, cwd=str(chapter.path.parent), kernel_name="python3",
-                    progress_bar=progress, log_output=False, report_mode=False)
-            except papermill.PapermillExecutionError as e:
-                raise chapters.ChapterFailed(f"chapter {name!r} failed, nothing written to {out}:\n{e}") from None
-            executed.metadata.papermill["input_path"] = str(chapter.path)
-            executed.metadata.papermill["preset"] = preset
-            nbformat.write(executed, target)
-            _extract_figures(executed, tmp / "figures")
-            if html:
-                render.render_page(target, tmp)
-            out.mkdir(parents=True, exist_ok=True)
-            for item in tmp.iterdir():
-                dest = out / item.name
-                if dest.is_dir():
-                    shutil.rmtree(dest)
-                shutil.move(str(item), dest)
-    finally:
-        if env_preset is not None:
-            os.environ[chapters.PRESET_ENV] = env_preset
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out.parent if out.parent.exists() else None) as tmp:
+        tmp = Path(tmp)
+        target = tmp / f"{name}.ipynb"
+        try:
+            executed = papermill.execute_notebook(
+                nb, str(target), parameters=params, cwd=str(chapter.path.parent), kernel_name="python3",
+                progress_bar=progress, log_output=False, report_mode=False)
+        except papermill.PapermillExecutionError as e:
+            raise chapters.ChapterFailed(f"chapter {name!r} failed, nothing written to {out}:\n{e}") from None
+        executed.metadata.papermill["input_path"] = str(chapter.path)
+        executed.metadata.papermill["preset"] = preset
+        nbformat.write(executed, target)
+        _extract_figures(executed, tmp / "figures")
+        if html:
+            render.render_page(target, tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        for item in tmp.iterdir():
+            dest = out / item.name
+            if dest.is_dir():
+                shutil.rmtree(dest)
+            shutil.move(str(item), dest)
     return out / f"{name}.ipynb"

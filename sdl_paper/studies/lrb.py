@@ -21,6 +21,7 @@ from ..data import ground_truth
 from ..theory import instantiations, metrics
 from ..model import Config, decode, encode, fixed_views, with_decoder
 from ..training import State, to_device, train
+from .paper import ABLATIONS as PAPER_ABLATIONS, TABLE1 as PAPER_TABLE1
 
 # name: (instantiation, method under "theory", method under "standard")
 ROWS = {
@@ -34,20 +35,6 @@ ROWS = {
 }
 SWEPT = {"ReLU SAE": "l1", "JumpReLU SAE": "l0"}   # rows whose sparsity coefficient sets L0 (swept, not fixed)
 
-# The paper's Table 1 (full size, encoder rows): M_GT, M_IP, then with feature anchoring (PAPER.md, section 4)
-PAPER_TABLE1 = {
-    "ReLU SAE": (0.0, 0.205, 0.0, 0.246),
-    "JumpReLU SAE": (0.0, 0.237, 0.0, 0.333),
-    "TopK SAE": (0.849, 0.983, 0.8763, 0.986),
-    "BatchTopK SAE": (0.848, 0.981, 0.8938, 0.988),
-    "Matryoshka SAE": (0.837, 0.982, 0.8732, 0.985),
-    "TopK transcoder": (0.236, 0.838, 0.2505, 0.838),
-    "TopK crosscoder": (0.5642, 0.940, 0.5771, 0.941),
-}
-# The paper's ablations (PAPER.md, section 4; Tables 4-7): TopK M_GT per k, the values of M and 1 - S it ran,
-# and its TopK-family range at 1 - S = 0.1
-PAPER_ABLATIONS = {"k": {32: 1.0, 64: 0.939, 128: 0.867}, "M": (0.05, 0.2, 0.5), "1 - S": (0.005, 0.01, 0.1),
-                   "1 - S at 0.1": (0.95, 0.997)}
 METRICS = ("M_GT_enc", "M_IP_enc", "M_GT_dec", "M_IP_dec", "MCC", "L0", "EV", "dead")
 
 

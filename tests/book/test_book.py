@@ -15,10 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def html(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, SDL_PRESET="smoke")
+    env = dict(os.environ)
     cache = out / "_build" / ".jupyter_cache"   # what `make book` does: execute in parallel, then render
-    pre = subprocess.run([sys.executable, "-m", "sdl_paper.book.bookexec", "--cache", str(cache)], env=env,
-                         capture_output=True, text=True)
+    pre = subprocess.run([sys.executable, "-m", "sdl_paper.book.bookexec", "--cache", str(cache), "--preset",
+                          "smoke"], env=env, capture_output=True, text=True)
     assert pre.returncode == 0, f"parallel execution failed:\n{pre.stderr[-6000:]}"
     jb = Path(sys.executable).with_name("jupyter-book")
     proc = subprocess.run([str(jb), "build", "-W", "--keep-going", "--path-output", str(out), str(ROOT)],

@@ -56,13 +56,26 @@ def test_unknown_chapter_and_preset_are_rejected():
         chapters.get("framework").resolve(preset="huge")
 
 
-def test_book_builds_take_the_preset_from_the_environment(monkeypatch):
+def test_a_notebooks_check_cell_validates_its_namespace_and_changes_nothing():
     namespace = chapters.get("framework").defaults()
-    monkeypatch.setenv(chapters.PRESET_ENV, "smoke")
-    assert chapters.resolve("framework", namespace)["n"] == chapters.get("framework").presets["smoke"]["n"]
-    monkeypatch.setenv(chapters.PRESET_ENV, "tiny")
-    with pytest.raises(ParameterError, match="SDL_PRESET='tiny'"):
-        chapters.resolve("framework", namespace)
+    before = dict(namespace)
+    assert chapters.check("framework", namespace) is None and namespace == before
+    with pytest.raises(ParameterError, match="'S'=1.5 is out of range"):
+        chapters.check("framework", namespace | {"S": 1.5})
+    with pytest.raises(ParameterError, match="does not define n_q"):
+        chapters.check("framework", {k: v for k, v in namespace.items() if k != "n_q"})
+
+
+def test_bookexec_injects_a_preset_and_drops_the_injected_cell(tmp_path):
+    from sdl_paper.book import bookexec
+    path, nb, _, err = bookexec._execute(str(chapters.get("absorption_theory").path), 600, "smoke")
+    assert err is None
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    source = bookexec._read(chapters.get("absorption_theory").path)
+    assert [c.source for c in nb.cells] == [c.source for c in source.cells]      # the cache key of the source
+    bookexec._inject(source, {"n": 3, "S": 0.5})
+    at = next(i for i, c in enumerate(source.cells) if "parameters" in c.metadata.get("tags", []))
+    assert source.cells[at + 1].source == "n = 3\nS = 0.5"
 
 
 def test_parsing_command_line_text():

@@ -1,0 +1,90 @@
+"""The configuration in parts (sdl_paper.model.config): each part validates its own fields, Config reads and builds
+them flat, is immutable, round-trips through files, and names the two practices."""
+import pytest
+
+from sdl_paper import Config
+from sdl_paper.model.config import FIELDS, PARTS, AnchorConfig, LogConfig, ModelConfig, OptimConfig, RemedyConfig
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(resample_at=(100,)), "only apply with remedy='resample'"),
+    (dict(resample_every=50, remedy="auxk"), "only apply with remedy='resample'"),
+    (dict(aux_k=8), "only applies with remedy='auxk'"),
+    (dict(prefixes=(4, 8)), "only apply to method='matryoshka'"),
+    (dict(method="matryoshka", prefixes=(8, 4)), "strictly increasing"),
+    (dict(method="topk", activation="relu"), "only with method='relu'"),
+    (dict(method="relu", activation="sparkle"), "unknown activation"),
+    (dict(method="gated"), "allowed: relu"),
+])
+def test_config_refuses_settings_that_would_be_ignored_or_cannot_run(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Config(**kw)
+
+
+
+def test_help_shows_every_field_with_its_meaning():
+    doc = Config.__doc__
+    for name in FIELDS:
+        assert f"{name}:" in doc or f" {name}: " in doc, f"Config field {name} is not documented"
+
+
+
+def test_config_round_trips_through_a_dict_and_refuses_unknown_keys():
+    cfg = Config(method="matryoshka", prefixes=(2, 8), k=2)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown Config fields"):
+        Config.from_dict({"d_sae": 16})
+
+
+
+@pytest.mark.parametrize("part, kw, error", [
+    (ModelConfig, dict(k=0), "k=0 must be >= 1"),
+    (ModelConfig, dict(method="gated"), "allowed: relu"),
+    (OptimConfig, dict(lr=0.0), "lr=0.0 must be > 0"),
+    (OptimConfig, dict(amp="fp8"), "allowed: 'fp32', 'bf16'"),
+    (RemedyConfig, dict(remedy="revive"), "allowed: none, resample, auxk"),
+    (RemedyConfig, dict(aux_k=4), "only applies with remedy='auxk'"),
+    (AnchorConfig, dict(anchor_coef=-1.0), "must be >= 0"),
+    (LogConfig, dict(tau=1.0), "must be in \\(0, 1\\)"),
+])
+def test_each_part_refuses_its_own_bad_values_where_it_is_defined(part, kw, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        part(**kw)
+    with pytest.raises((ValueError, TypeError), match=error):
+        Config(**kw)                                    # the flat constructor routes to the same check
+
+
+def test_flat_and_part_construction_agree_and_every_field_belongs_to_one_part():
+    assert sorted(FIELDS) == sorted(f for cls in PARTS.values() for f in cls.__dataclass_fields__)
+    flat = Config(method="relu", l1=0.3, lr=2e-3, steps=10, remedy="resample", resample_at=(5,), log_every=2)
+    parts = Config(model=ModelConfig(method="relu", l1=0.3), optim=OptimConfig(lr=2e-3, steps=10),
+                   remedies=RemedyConfig(remedy="resample", resample_at=(5,)), logging=LogConfig(log_every=2))
+    assert flat == parts and flat.model == parts.model and flat.lr == 2e-3 and flat.optim.lr == 2e-3
+    with pytest.raises(TypeError, match="not both"):
+        Config(optim=OptimConfig(), lr=1.0)
+    with pytest.raises(TypeError, match="unknown Config fields"):
+        Config(d_sae=16)
+
+
+def test_a_config_is_immutable_and_replace_gives_a_checked_copy():
+    cfg = Config(k=2)
+    with pytest.raises(AttributeError, match="immutable"):
+        cfg.k = 3
+    with pytest.raises(Exception):
+        cfg.model.k = 3                                  # frozen part
+    assert cfg.replace(k=3).k == 3 and cfg.k == 2
+    with pytest.raises(ValueError, match="k=0"):
+        cfg.replace(k=0)
+
+
+def test_the_two_practices_are_named_constructors():
+    theory = Config.theory("topk", k=8)
+    assert theory.practice == "theory" and theory.k == 8 and not theory.bias and theory.unit_decoder
+    std = Config.standard("topk", k=8)
+    # SAELens 6.54.12's TopK trainer defaults, as the docstring lists them
+    assert (std.practice, std.bias, std.init_scale, std.unit_decoder, std.lr, std.clip_grad, std.dead_window,
+            std.remedy, std.aux_coef) == ("standard", True, 0.1, False, 3e-4, 1.0, 1000, "auxk", 1.0)
+    assert Config.standard("jumprelu").l0 == 1.0 and Config.standard("relu_dec").l1 == 1.0
+    assert Config.standard("topk").rescaled and not theory.rescaled
+    with pytest.raises(ValueError, match="no standard practice for method='relu'"):
+        Config.standard("relu")
