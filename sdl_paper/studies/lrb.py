@@ -21,7 +21,7 @@ from ..data import ground_truth
 from ..theory import instantiations, metrics
 from ..model import Config, decode, encode, fixed_views, with_decoder
 from ..training import State, to_device, train
-from .paper import ABLATIONS as PAPER_ABLATIONS, TABLE1 as PAPER_TABLE1
+from .paper import TABLE1 as PAPER_TABLE1
 
 # name: (instantiation, method under "theory", method under "standard")
 ROWS = {
@@ -226,87 +226,3 @@ def anchoring_gain(frame: pd.DataFrame, cols=("M_GT_enc", "M_IP_enc", "M_GT_dec"
     (metric, anchored), ``gain`` the with-minus-without difference per (row, seed) and metric."""
     pairs = frame.pivot_table(index=["row", "seed"], columns="anchored", values=list(cols))
     return pairs, pairs.xs(True, axis=1, level=1) - pairs.xs(False, axis=1, level=1)
-
-
-def anchoring_verdict(frame: pd.DataFrame, n: int, anchors: int, practice: str) -> tuple[str, str]:
-    """(verdict, evidence) on Table 1's anchoring claim from every row with and without anchoring: the rows the
-    paper reports rising must rise by at least one evaluated feature of mean M_GT over encoder rows (a row at 0%
-    in both arms is judged on M_IP rising in every seed, which Table 1 reports rising too), and the rows it
-    reports at 0% with anchoring (ReLU, JumpReLU) must stay at 0% in every seed."""
-    pairs, gain = anchoring_gain(frame)
-    mean = gain.groupby("row").mean()
-    one = 1 / (n - anchors)                                   # one evaluated feature
-    claimed = [r for r in ROWS if PAPER_TABLE1[r][2] > PAPER_TABLE1[r][0]]
-    zero = {r: bool((pairs.loc[r, "M_GT_enc"] == 0).all().all()) for r in claimed}
-    rises = all(bool((gain.loc[r, "M_IP_enc"] > 0).all()) if zero[r] else float(mean.loc[r, "M_GT_enc"]) >= one
-                for r in claimed)
-    stay = all(pairs.loc[r, ("M_GT_enc", True)].max() == 0 for r in ROWS if PAPER_TABLE1[r][2] == 0)
-    p = PAPER_TABLE1["TopK SAE"]
-    text = (f"gain judged on M_GT for {sum(not z for z in zero.values())} and M_IP for the rest of "
-            f"{len(claimed)} rows; TopK M_GT change {100 * float(mean.loc['TopK SAE', 'M_GT_enc']):+.1f} points, "
-            f"M_IP {float(mean.loc['TopK SAE', 'M_IP_enc']):+.3f} (paper {100 * (p[2] - p[0]):+.1f}, "
-            f"{p[3] - p[1]:+.3f}); {practice} practice, {anchors} of {n} anchored")
-    return ("reproduced" if rises and stay else "not reproduced"), text
-
-
-def _means(ab: pd.DataFrame, name: str, row: str) -> pd.DataFrame:
-    """Mean encoder-row M_GT of ablation ``name`` for ``row``: indexed by setting, columns anchored False, True
-    (empty when nothing was generated)."""
-    d = ab[(ab["ablation"] == name) & (ab["row"] == row)]
-    return d.groupby(["setting", "anchored"])["M_GT_enc"].mean().unstack().reindex(columns=[False, True])
-
-
-def _falls(s: pd.Series) -> bool:
-    return len(s) >= 2 and bool((s.diff().dropna() < 0).all())
-
-
-def _verdict(ok: bool, testable: bool) -> str:
-    return "not testable here" if not testable else "reproduced" if ok else "not reproduced"
-
-
-def ablation_verdicts(ab: pd.DataFrame, ratios, unreachable: dict) -> dict[str, tuple[str, str]]:
-    """(verdict, evidence) per ledger claim from the ablation frame (:func:`ablation` runs with and without
-    anchoring; ``ratios`` the n / n_p values asked, ``unreachable`` the settings the bench could not generate):
-
-    - ``ablation_k``: TopK encoder-row M_GT falls with k, from above 90% (the paper: 100%, 93.9%, 86.7%);
-    - ``ablation_superposition``: the ReLU SAE recovers 0% at every ratio, and with anchoring above 90% at the
-      smallest ratio and below 90% at the largest (the paper: 100% at n = 800 falling to 8.6% at 1400);
-    - ``ablation_interference_sparsity``: TopK recovers above 95% at 1 - S = 0.1, more the denser the features,
-      and M moves it by less than 10 points (the paper: 95-99.7% at 0.1, M of little effect).
-    """
-    def pct(s):
-        return ", ".join(f"{v:.0%}" for v in s)
-
-    def at(d):
-        return ", ".join(f"{x:g}" for x in d.index)
-
-    def skipped(name):
-        return f" ({name} = {', '.join(f'{v:g}' for v in unreachable[name])} not generated)" \
-            if unreachable.get(name) else ""
-
-    def missing(name, d):                                     # values the paper ran that this run lacks
-        gone = [v for v in PAPER_ABLATIONS[name] if not any(abs(v - x) < 1e-9 for x in d.index)]
-        return f" (paper's {name} = {', '.join(f'{v:g}' for v in gone)} not run)" if gone else ""
-
-    ratios = list(ratios)
-    kk, sup = _means(ab, "k", "TopK SAE"), _means(ab, "n / n_p", "ReLU SAE")
-    mm, dens = _means(ab, "M", "TopK SAE"), _means(ab, "1 - S", "TopK SAE")
-    pk = PAPER_ABLATIONS["k"]
-    out = {"ablation_k": (_verdict(_falls(kk[False]) and kk[False].iloc[0] > 0.9, len(kk) >= 2),
-                          f"TopK encoder-row M_GT at k = {at(kk)}: {pct(kk[False])} (paper "
-                          f"{', '.join(f'{v:.1%}' for v in pk.values())} at k = {', '.join(map(str, pk))})")}
-    ends = {min(ratios), max(ratios)} <= set(sup.index)
-    sup_ok = ends and (sup[False] == 0).all() and sup[True].iloc[0] > 0.9 > sup[True].iloc[-1]
-    out["ablation_superposition"] = (_verdict(sup_ok, ends),
-                                     f"ReLU SAE encoder-row M_GT over n / n_p = {at(sup)}: {pct(sup[False])}; "
-                                     f"anchored: {pct(sup[True])}" + skipped("n / n_p"))
-    lo, hi = PAPER_ABLATIONS["1 - S at 0.1"]
-    has_01, flat = 0.1 in dens.index, mm[False]
-    dens_ok = (has_01 and dens.loc[0.1, False] > 0.95 and _falls(dens[False][::-1])   # rises with 1 - S
-               and flat.max() - flat.min() < 0.1)                                   # and M barely matters
-    out["ablation_interference_sparsity"] = (
-        _verdict(dens_ok, has_01 and len(flat) >= 2),
-        f"TopK encoder-row M_GT over 1 - S = {at(dens)}: {pct(dens[False])} (paper: {lo:.0%}-{hi:.1%} at 0.1); "
-        f"over M = {at(mm)}: {pct(flat)}" + skipped("M") + skipped("1 - S") + missing("M", mm)
-        + missing("1 - S", dens))
-    return out
