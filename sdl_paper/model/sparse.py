@@ -6,7 +6,8 @@ written out by hand: four sparse products per model where autograd's dense path 
 and a few dozen tensor operations per step where a graph of the same loss takes over a hundred (at the small bench
 shape a step's cost is mostly per-operation overhead). With a :class:`Workspace` (the trainer passes one) the
 (K, B, n_q) pre-activations and the W_E / W_D gradients live in buffers kept from step to step: on the CPU a fresh
-50 MB tensor costs 15-20 ms of page faults, and the bench shape would allocate five per step.
+large tensor costs page faults, and the bench shape would allocate five per step. Every kernel choice here is timed
+against the alternative it replaces in ``benchmarks/KERNELS.md`` (``make bench``); the numbers live there.
 
 Shapes: W_E (K, n_q, n_p), W_D (K, n_r, n_q), b_E (K, n_q), b_D (K, n_r), x_p (K, B, n_p), x_r (K, B, n_r);
 indices idx (K, B, k) of the chosen latents (in TopK's order; no product here needs them sorted).
@@ -44,7 +45,7 @@ def latent_order(idx: Tensor, n_q: int) -> tuple[Tensor, Tensor, Tensor]:
     structure of A^T for any code matrix A with entries at idx."""
     B, k = idx.shape
     flat = idx.reshape(-1)
-    if flat.numel() <= 16384:     # the stable order, as an unstable sort of unique keys (3x faster when short)
+    if flat.numel() <= 16384:     # the stable order, as an unstable sort of unique keys (faster when short)
         order = (flat * flat.numel() + torch.arange(flat.numel(), device=flat.device)).argsort()
     else:
         order = flat.argsort(stable=True)
@@ -54,8 +55,8 @@ def latent_order(idx: Tensor, n_q: int) -> tuple[Tensor, Tensor, Tensor]:
 
 
 # up to this many entries in the B k outer-product rows (4 MB in fp32), A^T X goes by index_add_ (no latent sort):
-# per product 0.5-0.7x the CSR product and its share of the sort at B k n = 2^18-2^20 on this project's CPU,
-# 1.3-1.4x at 2^21, 11-13x at 2^23-2^24 (benchmarks/KERNELS.md)
+# faster than the CSR product and its share of the sort up to about this size, slower above it
+# (benchmarks/KERNELS.md)
 ROWS_BY_INDEX_ADD = 2 ** 20
 
 
@@ -120,13 +121,13 @@ def dead_top_k(z: Tensor, dead: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """The k largest z (K, B, n_q) among each model's latents ``dead`` (K, n_q) bool: (values, indices)
     (K, B, min(k, d)) for d the most dead latents of any model, values -inf where a model has fewer than that
     (AuxK keeps only positive values). The dead columns are gathered first, so the top-k reads d entries per
-    row instead of n_q: 0.3-0.45x the time of the top-k of z with the live latents at -inf (SAELens's AuxK) at
-    5-10% dead, 0.2-0.25x at the bench shape, 0.65-0.95x at 50% (benchmarks/KERNELS.md); the same values."""
+    row instead of n_q, faster than the top-k of z with the live latents at -inf (SAELens's AuxK) while a minority
+    is dead (benchmarks/KERNELS.md); the same values."""
     K, B, n_q = z.shape
     n_dead = dead.sum(1)
     d = int(n_dead.max())
     ids = (~dead).to(torch.uint8).argsort(dim=1, stable=True)[:, :d]          # (K, d): dead latents first
-    cols = z.gather(2, ids[:, None].expand(K, B, d))    # (0.6-0.8x index_select's time at K = 1)
+    cols = z.gather(2, ids[:, None].expand(K, B, d))    # (faster than index_select, any K: KERNELS.md)
     if K > 1:                                             # a model with fewer dead latents: the rest at -inf
         cols.masked_fill_((torch.arange(d, device=z.device) >= n_dead[:, None])[:, None], float("-inf"))
     return _chosen(cols, min(k, d), ids)
@@ -149,10 +150,9 @@ def top_k(z: Tensor, k: int, chunk: int = 4) -> tuple[Tensor, Tensor]:
     On the CPU (for k <= 4, k >= 32 or n >= 4096) in two rounds: the k chunks with the largest maxima (chunk j
     holds entries j, j + n/c, j + 2n/c, ..., c = ``chunk`` of them) hold the k largest entries, so the top k of
     those k c candidates is the answer: the same values as torch.topk, the same positions up to ties. torch's CPU
-    top-k selects within each whole row; on this project's CPU the two rounds take 0.5-0.7x its time at B = 1024
-    for n = 1024 and k = 1-4 (0.95x of a whole small-shape training step at k = 4) and 0.6-0.8x for (n, k) =
-    (1024, 32), (16000, 32), (16000, 384) (AuxK at the bench shape), and 1.0-1.2x for k = 8, 16 at n = 1024,
-    where the second round's short rows cost torch as much per row as the whole row (benchmarks/KERNELS.md).
+    top-k selects within each whole row; the two rounds are faster for the shapes dispatched here and not for
+    8 <= k <= 16 at small n, where the second round's short rows cost torch as much per row as the whole row
+    (times in benchmarks/KERNELS.md).
     """
     n = z.shape[-1]
     if z.is_cuda or (4 < k < 32 and n < 4096) or n % chunk or k * chunk * 2 > n:
@@ -217,7 +217,7 @@ class SparseTopK(torch.autograd.Function):
         # the ranking z = z_pre * norms as one product: rows of W_E and b_E scaled by the norms (n_q n_p numbers)
         # instead of a pass over the (B, n_q) pre-activations; b_E added by the product (baddbmm)
         norms = W_D.norm(dim=1) if rescale else None                          # (K, n_q)
-        # (into a kept buffer: a fresh (n_q, n_p) tensor per step costs ~15 ms of page faults at the bench shape)
+        # (into a kept buffer: a fresh (n_q, n_p) tensor per step costs page faults at the bench shape)
         W_z = torch.mul(W_E, norms[..., None], **_into(ws, "W_z", W_E.shape, W_E)) if rescale else W_E
         b_z = None if b_E is None else b_E * norms if rescale else b_E
         z = _encode(x_in, W_z, b_z, amp, ws)

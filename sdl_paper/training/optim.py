@@ -25,11 +25,11 @@ def clip_per_model(params: dict[str, Tensor], max_norm: float) -> None:
 def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -> None:
     """One Adam update of every parameter from its .grad (bias correction by the global step); ``lr`` is a float
     or one value per model. torch's fused Adam kernel (one pass over each tensor, where the textbook sequence of
-    element-wise operations takes eight: 7x faster at the bench shape on the CPU); same update up to rounding."""
+    element-wise operations takes eight; benchmarks/RESULTS.md); same update up to rounding."""
     b1, b2 = betas
     names = list(state.params)
     # Adam is element-wise: a column-major W_D, its gradient and moments go in as their contiguous transposes, which
-    # the fused kernel would otherwise copy (37 ms per step at the bench shape)
+    # the fused kernel would otherwise copy (a copy of W_D per step)
     quads = [row_major(state.params[n], state.params[n].grad, state.adam_m[n], state.adam_v[n]) for n in names]
     params, grads, m, v = (list(t) for t in zip(*quads))
     t = [torch.tensor(float(state.step + 1), device=params[0].device)] * len(params)   # one per tensor
