@@ -1,0 +1,205 @@
+"""Verdicts on the paper's theory (Sec. 2 and 3), each decided from the numbers its theory chapter measured."""
+from __future__ import annotations
+
+from . import Verdict, either
+
+
+def sigma_keep_zero(*, n_keep: int, n_activations: int) -> Verdict:
+    """Every activation satisfies sigma(z)_i in {0, z_i}.
+
+    Holds when every activation tested keeps or zeroes each coordinate, else not reproduced.
+    """
+    return either(n_keep == n_activations, "holds", "not reproduced",
+                  f"{n_keep} of {n_activations} activations keep or zero",
+                  n_keep=n_keep, n_activations=n_activations)
+
+
+def unified(*, n_trained: int, n_instantiations: int) -> Verdict:
+    """SAE, tied SAE, transcoder and crosscoder are instances of one SDL problem.
+
+    Holds when the one training loop lowered the loss below the zero dictionary's for every instantiation, else
+    not reproduced.
+    """
+    return either(n_trained == n_instantiations, "holds", "not reproduced",
+                  f"{n_trained} of {n_instantiations} instantiations trained by one loop",
+                  n_trained=n_trained, n_instantiations=n_instantiations)
+
+
+def thm3_1(*, z_max: float, check_z_max: float, pairs_max: float, slope: float) -> Verdict:
+    """Thm 3.1: |L_SDL - L~| <= n^2 C (1 - S)^2 (with our hypotheses H1, H2).
+
+    Holds under stated extra conditions when the one-feature term matches L~ within 5 standard errors (z_max),
+    every certificate's |z| is below 5 (check_z_max) and P(K >= 2) never exceeds the union bound (pairs_max <= 1),
+    else not reproduced.
+    """
+    ok = z_max < 5 and check_z_max < 5 and pairs_max <= 1
+    return either(ok, "holds under stated extra conditions", "not reproduced",
+                  f"1-feature term = L~ within {z_max:.1f} SE; gap slope {slope:.2f}; C = inf",
+                  z_max=z_max, check_z_max=check_z_max, pairs_max=pairs_max, slope=slope)
+
+
+def thm3_1_jumprelu(*, violated: bool, gap_coef: float, bound_coef: float, p_star: float) -> Verdict:
+    """Thm 3.1 for JumpReLU: the same bound.
+
+    False (counterexample) when the Monte Carlo gap exceeds the bound, by 5 standard errors, at every sampled
+    p < p* (``violated``), else holds.
+    """
+    return either(violated, "false: counterexample", "holds",
+                  f"gap {gap_coef:.3f}p vs bound {bound_coef:.2f}p^2: fails for p < {p_star:.4f}",
+                  violated=violated, gap_coef=gap_coef, bound_coef=bound_coef, p_star=p_star)
+
+
+def thm3_2_block(*, worst: float, lines: int) -> Verdict:
+    """Thm 3.2: on a region, L~ is convex in W_D for fixed W_E and in W_E for fixed W_D.
+
+    Holds when the smallest second difference along block lines inside the region is above -1e-12, else false
+    (counterexample).
+    """
+    return either(worst > -1e-12, "holds", "false: counterexample",
+                  f"min 2nd difference {worst:.1e} on {lines} lines", worst=worst, lines=lines)
+
+
+def thm3_2_joint(*, curvature: float) -> Verdict:
+    """Thm 3.2: L~ is not jointly convex on a region.
+
+    Holds when a joint line inside one region has negative curvature, else false (counterexample).
+    """
+    return either(curvature < 0, "holds", "false: counterexample",
+                  f"joint curvature {curvature:.3f} along a line inside one region", curvature=curvature)
+
+
+def thm3_2_across(*, bent: int, n_lines: int, kinks: int) -> Verdict:
+    """Thm 3.2: L~ is not convex across regions.
+
+    Holds when at least one long line bends down (where it crosses a region boundary), else not reproduced.
+    """
+    return either(bent > 0, "holds", "not reproduced",
+                  f"{bent} of {n_lines} lines bend down, all {kinks} kinks at pattern changes",
+                  bent=bent, n_lines=n_lines, kinks=kinks)
+
+
+def thm3_2_literal_topk(*, n_patterns: int, smallest_second_difference: float, jump: float) -> Verdict:
+    """Thm 3.2 with the paper's literal TopK and F_i defined by '> 0'.
+
+    False (counterexample) when a segment stays in one '> 0' region (n_patterns == 1) and L~ has a negative
+    second difference on it, else holds.
+    """
+    fails = n_patterns == 1 and smallest_second_difference < 0
+    return either(fails, "false: counterexample", "holds",
+                  f"L~ jumps by {jump:.2f} inside one '> 0' region (k = 2)", n_patterns=n_patterns,
+                  smallest_second_difference=smallest_second_difference, jump=jump)
+
+
+def acs_partial_optimum(*, better: float, gap: float, on_boundary: int) -> Verdict:
+    """Where alternating convex search stalls is a partial optimum on the region (not a claim of the paper).
+
+    False (counterexample) when an encoder in the same region beats the stalled one by more than 1e-9 with the
+    same decoder, else not testable here (a solver's failure to improve is no proof of optimality). The evidence
+    is the chapter's sentence (markdown).
+    """
+    text = (f"An encoder in the same region reaches {better:.5f} with the same decoder (lower by {gap:.1e}). "
+            "So the point where alternating minimisation stalls is *not* a partial optimum on the region "
+            "(encoder in the region, decoder free). The better encoders lie towards the boundary (the "
+            f"solver's minimiser has {on_boundary} member pre-activations equal to 0, where the pattern is "
+            "smaller); we do not claim that the region contains a partial optimum at all." if gap > 1e-9 else
+            f"The solver finds no better encoder in the closed region for this decoder (gap {gap:.1e}); "
+            "this is consistent with a partial optimum, though a solver's failure is not a proof of one.")
+    return either(gap > 1e-9, "false: counterexample", "not testable here", text,
+                  better=better, gap=gap, on_boundary=on_boundary)
+
+
+def thm3_3(*, theta: float, jumprelu_loss: float, jumprelu_bound: float, literal_loss: float,
+           literal_bound: float, relu_ratio_max: float) -> Verdict:
+    """Thm 3.3: for any sigma of the class the ground truth has L~ <= n^2 M^2 sum_d M_d.
+
+    False (counterexample) when the JumpReLU or the literal-TopK ground truth has L~ above the paper's bound,
+    else holds.
+    """
+    broken = jumprelu_loss > jumprelu_bound or literal_loss > literal_bound
+    return either(broken, "false: counterexample", "holds",
+                  f"JumpReLU theta={theta:g}, M=0: L~ {jumprelu_loss:.3f} > bound 0; "
+                  f"ReLU L~/bound <= {relu_ratio_max:.1e}",
+                  theta=theta, jumprelu_loss=jumprelu_loss, jumprelu_bound=jumprelu_bound,
+                  literal_loss=literal_loss, literal_bound=literal_bound, relu_ratio_max=relu_ratio_max)
+
+
+def thm3_4(*, constructed_loss: float, best_cos: float, gd_loss_max: float, gd_mgt: float) -> Verdict:
+    """Thm 3.4: with n_q > n there are zero-loss solutions that recover no ground-truth direction.
+
+    Holds when the constructed dictionary has L~ < 1e-20 with best feature cosine < 0.95 and gradient descent's
+    zero-loss solutions have mean encoder M_GT < 0.5, else not reproduced.
+    """
+    ok = constructed_loss < 1e-20 and best_cos < 0.95 and gd_mgt < 0.5
+    return either(ok, "holds", "not reproduced",
+                  f"L~ {constructed_loss:.0e} at best cos {best_cos:.2f}; GD L~ {gd_loss_max:.0e}, "
+                  f"M_GT {gd_mgt:.2f}", constructed_loss=constructed_loss, best_cos=best_cos,
+                  gd_loss_max=gd_loss_max, gd_mgt=gd_mgt)
+
+
+def ex3_5(*, loss: float, grad_E: float, grad_D: float) -> Verdict:
+    """Ex. 3.5: the 2-feature Top1 SAE with a polysemantic and a dead neuron is a partial minimum with L~ = 1.
+
+    Holds when L~ is 1 within 1e-12 and both block gradients are exactly zero, else false (counterexample).
+    """
+    grad = max(grad_E, grad_D)
+    return either(abs(loss - 1) < 1e-12 and grad == 0.0, "holds", "false: counterexample",
+                  f"L~ = {loss:.3f}, block gradients {grad:.0e}", loss=loss, grad_E=grad_E, grad_D=grad_D)
+
+
+def thm3_6_construction(*, frac_unequal: float, frac_equal: float) -> Verdict:
+    """Thm 3.6 (proof): the least-squares decoder for any realizing encoder is a partial minimum.
+
+    False (counterexample) when the construction fails on some random partitions both with unequal and with
+    equal M_d, else holds.
+    """
+    return either(min(frac_unequal, frac_equal) > 0, "false: counterexample", "holds",
+                  f"fails in {frac_unequal:.0%} (unequal M_d), {frac_equal:.0%} (equal M_d) of partitions",
+                  frac_unequal=frac_unequal, frac_equal=frac_equal)
+
+
+def thm3_6(*, gap_a: float, sign_a: float, gap_b: float, top_eig_b: float, sign_b: float, n_none: int,
+           n_random: int) -> Verdict:
+    """Thm 3.6: every realizable polysemantic pattern has a partial minimum exhibiting it, with positive loss.
+
+    False (counterexample) when example (a) has distinct eigenvalues (gap > 1e-9) and no strictly single-signed
+    eigenvector (sign_a <= 0), or example (b) the same (gap > 1e-9 times its top eigenvalue, sign_b < 0), or some
+    random pattern has none (n_none > 0), else holds.
+    """
+    cex_a = gap_a > 1e-9 and sign_a <= 0
+    cex_b = gap_b > 1e-9 * top_eig_b and sign_b < 0
+    return either(cex_a or cex_b or n_none > 0, "false: counterexample", "holds",
+                  f"no partial minimum: Ex 3.5 at M = (1, 2), {n_none} of {n_random} random patterns",
+                  gap_a=gap_a, sign_a=sign_a, gap_b=gap_b, top_eig_b=top_eig_b, sign_b=sign_b,
+                  n_none=n_none, n_random=n_random)
+
+
+def dead_zero_grad(*, dead_max: float, constructed_max: float, n_dead: int) -> Verdict:
+    """Sec. 3: dead neurons (F_i empty) receive exactly zero gradient.
+
+    Holds when the largest dead-latent gradient is exactly 0 in the training runs (dead_max) and in the
+    constructions (constructed_max), else false (counterexample).
+    """
+    return either(dead_max == 0.0 and constructed_max == 0.0, "holds", "false: counterexample",
+                  f"max dead-latent gradient {dead_max:.1e} over {n_dead} dead latents",
+                  dead_max=dead_max, constructed_max=constructed_max, n_dead=n_dead)
+
+
+def thm3_8(*, n_split_ok: int, n_parents: int, n_tested: int, fails_full: int, split2_realized: bool,
+           grad_E: float, tie_realized: bool, n_lost: int, n_relu_blocked: int,
+           n_relu_children: int) -> Verdict:
+    """Thm 3.8: a realizable parent-per-neuron pattern stays realizable with a child split off.
+
+    False (counterexample) when under ReLU no child of the 2-D parent can be split off; otherwise it holds when
+    every parent splits, every tested instance works and the encoder gradient is below 1e-9 (under stated extra
+    conditions when a tie breaks the construction), else not reproduced.
+    """
+    ok = n_split_ok == n_parents and fails_full == 0 and grad_E < 1e-9
+    verdict = ("false: counterexample" if n_relu_blocked == n_relu_children
+               else "holds under stated extra conditions" if ok and not tie_realized
+               else "holds" if ok else "not reproduced")
+    n_ok = n_split_ok + n_tested - fails_full + int(split2_realized)
+    return Verdict(verdict, f"{n_ok}/{n_parents + n_tested + 1} splits at c>0; tie loses {n_lost}; "
+                   f"ReLU 2-D: {n_relu_blocked}/{n_relu_children} blocked", dict(
+                       n_split_ok=n_split_ok, n_parents=n_parents, n_tested=n_tested, fails_full=fails_full,
+                       split2_realized=split2_realized, grad_E=grad_E, tie_realized=tie_realized,
+                       n_lost=n_lost, n_relu_blocked=n_relu_blocked, n_relu_children=n_relu_children))
