@@ -54,3 +54,12 @@ def verdict_table(rows: list[tuple[str, str]]):
     df = pd.DataFrame(rows, columns=["prediction", "result on this data"])
     return df.style.hide(axis="index").set_properties(**{"text-align": "left"}).set_table_styles(
         [{"selector": "th", "props": [("text-align", "left")]}])
+
+
+def glue_values(values: dict) -> None:
+    """Glue each value of ``values`` under its key for the page's prose (``display=False``), as given: pass Python
+    floats and ints (a numpy scalar would glue as its repr, ``np.float64(...)``)."""
+    from myst_nb import glue
+
+    for key, value in values.items():
+        glue(key, value, display=False)
