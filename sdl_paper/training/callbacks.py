@@ -11,6 +11,7 @@ latent fired, which dead-latent masks read), :class:`BatchLog`, :class:`Progress
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -110,14 +111,30 @@ class ProgressBar(Callback):
         self.bar.close()
 
 
+@dataclass
 class Tracking(Callback):
-    """Every ``cfg.track_every`` steps and at the last: the ground-truth metrics of every model
-    (:func:`~sdl_paper.model.measures.track`) into ``state.tracked``."""
+    """Named metrics of every model at chosen steps into ``state.tracked`` (one ``{"step", "models"}`` entry per
+    step, ``models`` a list of one dict per model): at the 0-based ``steps`` given (e.g. :func:`log_steps`), or
+    else every ``every`` steps and at the last. ``measure(params, source, cfg)`` returns the per-model dicts
+    (default :func:`~sdl_paper.model.measures.track`: M_GT and M_IP over encoder rows and decoder columns and the
+    latent census, which needs a source with known directions). ``train`` adds one for ``cfg.track_every``."""
+
+    every: int = 0
+    steps: tuple[int, ...] = ()
+    measure: Callable = track
 
     def after_step(self, run, terms: dict) -> None:
-        state, cfg = run.state, run.cfg
-        if at(state.step - 1, cfg.track_every, cfg.steps):
-            state.tracked.append({"step": state.step - 1, "models": track(state.params, run.source, cfg)})
+        state, step = run.state, run.state.step - 1
+        if step in self.steps if self.steps else at(step, self.every, run.cfg.steps):
+            with torch.no_grad():
+                models = self.measure(state.params, run.source, run.cfg)
+            state.tracked.append({"step": step, "models": models})
+
+
+def log_steps(total: int, n: int = 20) -> tuple[int, ...]:
+    """About ``n`` 0-based steps spaced evenly in log(step + 1) from the first to the last of ``total``."""
+    import numpy as np
+    return tuple(sorted({int(round(x)) - 1 for x in np.geomspace(1, total, n)}))
 
 
 @dataclass

@@ -156,7 +156,7 @@ def default_callbacks(cfg: Config, progress: bool | None, checkpoint: str | None
     """The callbacks :func:`train` runs, in order: remedies and checks, bookkeeping, logging, the user's, files."""
     cbs = [C.Resampling()] if cfg.remedy == "resample" else []
     cbs += [C.DivergenceCheck(), C.FiringRecord(), C.BatchLog(), C.ProgressBar(progress)]
-    cbs += [C.Tracking()] if cfg.track_every else []
+    cbs += [C.Tracking(cfg.track_every)] if cfg.track_every else []
     cbs += [cb if isinstance(cb, C.Callback) else C.AfterStep(cb) for cb in
             (callback if isinstance(callback, (list, tuple)) else [callback]) if cb is not None]
     return cbs + ([C.Checkpointing(checkpoint, checkpoint_every)] if checkpoint else [])

@@ -5,7 +5,7 @@ import torch
 
 from sdl_paper import Callback, Config, TrainingDiverged, train
 from sdl_paper.data import ground_truth
-from sdl_paper.training.callbacks import at
+from sdl_paper.training.callbacks import Tracking, at, log_steps
 
 
 def _gt():
@@ -65,3 +65,18 @@ def test_the_last_fired_record_matches_the_batch_firing():
     fired = torch.stack(seen)                                           # (steps, K, n_q)
     last = torch.where(fired.any(0), fired.shape[0] - 1 - fired.flip(0).int().argmax(0), -1)
     assert torch.equal(state.last_fired, last)
+
+
+def test_tracking_records_named_metrics_at_the_steps_asked():
+    assert log_steps(1000, 5) == (0, 5, 31, 177, 999)
+    assert log_steps(3, 20) == (0, 1, 2)
+    calls = []
+
+    def measure(params, source, cfg):
+        calls.append(1)
+        return [{"W_E_norm": float(params["W_E"][k].norm())} for k in range(params["W_E"].shape[0])]
+
+    state = train(_gt(), Config(steps=8, batch_size=16), 16, [0, 1], progress=False,
+                  callback=Tracking(steps=(0, 3, 7), measure=measure))
+    assert [t["step"] for t in state.tracked] == [0, 3, 7] and len(calls) == 3
+    assert set(state.tracked[-1]["models"][1]) == {"W_E_norm"} and len(state.tracked[-1]["models"]) == 2
