@@ -1,5 +1,5 @@
 """Studies (layer 5): the experiments behind the chapters, built on the library below: sweeps with batched seeds
 (``experiments``), absorption measured in trained SAEs (``absorption_experiments``), the analysis of dead-latent
 remedies (``remedies``), the Linear Representation Bench and anchoring (``lrb``), the paper's numbers
-(``paper``) and every verdict rule (``verdicts``).
+(``paper``), every verdict rule (``verdicts``), and the longer analyses of the theory chapters (``theory_pages``).
 """
