@@ -28,7 +28,8 @@ from .training.callbacks import Callback, TrainingDiverged
 from .training.checkpoint import load_checkpoint, save_checkpoint
 from .training.loop import train
 
-__all__ = ["Callback", "Coefficients", "Config", "Dictionary", "GroundTruth", "SDL", "TrainingDiverged", "World", "as_source",
-           "audit", "export_saelens", "feature_matrix", "import_saelens", "load_checkpoint", "load_dictionary",
-           "make_world", "per_feature_loss", "save_checkpoint", "save_dictionary", "sdl_loss", "train"]
+__all__ = ["Callback", "Coefficients", "Config", "Dictionary", "GroundTruth", "SDL", "TrainingDiverged", "World",
+           "as_source", "audit", "export_saelens", "feature_matrix", "import_saelens", "load_checkpoint",
+           "load_dictionary", "make_world", "per_feature_loss", "save_checkpoint", "save_dictionary", "sdl_loss",
+           "train"]
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ..theory.activations import batchtopk_mask, make_activation, topk_mask
 from .kernels import JumpReLUSTE, StepSTE
+from .sparse import sparse_topk
 
 
 def per_model(value, like: Tensor) -> Tensor | float:
@@ -24,6 +25,11 @@ def per_model(value, like: Tensor) -> Tensor | float:
     if not isinstance(value, tuple):
         return value
     return torch.tensor(value, dtype=torch.promote_types(like.dtype, torch.float32), device=like.device)
+
+
+def aux_size(cfg: Config, n_p: int) -> int:
+    """AuxK's number of dead latents per sample (0 in the config: n_p // 2)."""
+    return cfg.aux_k or n_p // 2
 
 
 class Method:
@@ -73,8 +79,13 @@ class Method:
         return torch.zeros(len(own), dtype=z.dtype, device=z.device)
 
     def sparse_path(self, cfg: Config, n_q: int) -> bool:
-        """Whether it trains by the sparse kernels of :mod:`sdl_paper.model.sparse`."""
+        """Whether it trains by the sparse kernels of :mod:`sdl_paper.model.sparse` (then :meth:`sparse_terms`)."""
         return False
+
+    def sparse_terms(self, params, x_p, x_r, cfg: Config, dead, ws) -> dict[str, Tensor]:
+        """The loss terms rec, aux, fired and L0 by the sparse kernels (methods whose :meth:`sparse_path` can be
+        true)."""
+        raise NotImplementedError(f"method {self.name!r} has no sparse path")
 
     def sdl_sigma(self, params: dict[str, Tensor], cfg: Config, k: int) -> tuple[str, torch.nn.Module]:
         """(label, module) of model k's sigma for the theory's SDL module."""
@@ -188,6 +199,24 @@ class TopK(Method):
 
     def saelens_extra(self, cfg, params):
         return {"k": cfg.k, "rescale_acts_by_decoder_norm": False}, {}
+
+    def sparse_terms(self, params, x_p, x_r, cfg, dead, ws) -> dict[str, Tensor]:
+        """rec, aux, fired and L0 of the sparse TopK path (:func:`~sdl_paper.model.sparse.sparse_topk`); ``dead``
+        (K, n_q): AuxK's latents, or None."""
+        K, n_q = x_p.shape[0], params["W_E"].shape[1]
+        aux_w = None
+        if dead is not None:
+            aux_w = torch.full((K,), cfg.aux_coef, device=x_p.device)
+            if cfg.practice == "standard":
+                aux_w = aux_w * (dead.sum(1).to(torch.float32) / aux_size(cfg, x_p.shape[-1])).clamp(max=1.0)
+        out = sparse_topk(params, x_p, x_r, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, cfg.rescaled,
+                          dead, min(aux_size(cfg, x_p.shape[-1]), n_q), aux_w, ws)
+        on = out["vals"] > 0                                                  # (K, B, k): the chosen that fired
+        # latent n_q is a sink for the chosen that did not fire (all writes are True: deterministic)
+        fired = torch.zeros(K, n_q + 1, dtype=torch.bool, device=x_p.device).scatter_(
+            1, torch.where(on, out["idx"], n_q).reshape(K, -1), True)[:, :n_q]
+        return {"rec": out["rec"], "aux": out["aux"], "fired": fired,
+                "L0": on.sum(-1, dtype=torch.float32).mean(1)}
 
 
 class BatchTopK(TopK):

@@ -11,36 +11,14 @@ from torch import Tensor
 
 from ..model.config import Config
 from ..model.dictionary import decode, encode, with_decoder
-from ..model.methods import per_model
-from ..model.sparse import Workspace, sparse_topk
+from ..model.methods import aux_size, per_model
+from ..model.sparse import Workspace
 from ..theory.activations import topk_mask
-
-
-def _aux_size(cfg: Config, n_p: int) -> int:
-    """AuxK's number of dead latents per sample (0 in the config: n_p // 2)."""
-    return cfg.aux_k or n_p // 2
-
-
-def _sparse_terms(params, x_p, x_r, cfg: Config, dead, ws) -> dict[str, Tensor]:
-    """rec, aux, fired and L0 of the sparse TopK path (:func:`~sdl_paper.model.sparse.sparse_topk`)."""
-    K, n_q = x_p.shape[0], params["W_E"].shape[1]
-    aux_w = None
-    if dead is not None:
-        aux_w = torch.full((K,), cfg.aux_coef, device=x_p.device)
-        if cfg.practice == "standard":
-            aux_w = aux_w * (dead.sum(1).to(torch.float32) / _aux_size(cfg, x_p.shape[-1])).clamp(max=1.0)
-    out = sparse_topk(params, x_p, x_r, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, cfg.rescaled,
-                      dead, min(_aux_size(cfg, x_p.shape[-1]), n_q), aux_w, ws)
-    on = out["vals"] > 0                                                  # (K, B, k): the chosen that fired
-    # latent n_q is a sink for the chosen that did not fire (all writes are True: deterministic)
-    fired = torch.zeros(K, n_q + 1, dtype=torch.bool, device=x_p.device).scatter_(
-        1, torch.where(on, out["idx"], n_q).reshape(K, -1), True)[:, :n_q]
-    return {"rec": out["rec"], "aux": out["aux"], "fired": fired, "L0": on.sum(-1, dtype=torch.float32).mean(1)}
 
 
 def _aux_loss(params, z, x_r, x_hat, cfg: Config, dead: Tensor) -> Tensor:
     """AuxK on the dense path: the k_aux largest dead latents reconstruct the residual (no decoder bias)."""
-    k_aux = min(_aux_size(cfg, params["W_E"].shape[2]), params["W_E"].shape[1])
+    k_aux = min(aux_size(cfg, params["W_E"].shape[2]), params["W_E"].shape[1])
     mask = topk_mask(z.masked_fill(~dead[:, None], float("-inf")), k_aux) & dead[:, None]
     codes = z * mask
     if cfg.rescaled:                                  # SAELens: codes divided by the decoder norms
@@ -48,7 +26,7 @@ def _aux_loss(params, z, x_r, x_hat, cfg: Config, dead: Tensor) -> Tensor:
     e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))          # no decoder bias (Gao et al. 2024)
     aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
     if cfg.practice == "standard":
-        aux = aux * (dead.sum(1).to(aux.dtype) / _aux_size(cfg, params["W_E"].shape[2])).clamp(max=1.0)
+        aux = aux * (dead.sum(1).to(aux.dtype) / aux_size(cfg, params["W_E"].shape[2])).clamp(max=1.0)
     return aux
 
 
@@ -74,7 +52,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     params = with_decoder(params)
     dead = dead if cfg.remedy == "auxk" and dead is not None and bool(dead.any()) else None
     if method.sparse_path(cfg, params["W_E"].shape[1]):
-        terms = _sparse_terms(params, x_p, x_r, cfg, dead, ws)
+        terms = method.sparse_terms(params, x_p, x_r, cfg, dead, ws)
         penalty = torch.zeros(K, dtype=terms["rec"].dtype, device=terms["rec"].device)
     else:
         z, a = encode(params, x_p, cfg)
