@@ -76,22 +76,39 @@ def anchors_for(gt, idx: torch.Tensor) -> dict[str, torch.Tensor]:
 def evaluate(state: State, gt, cfg: Config, features: torch.Tensor | None = None, tau: float = 0.95,
              n_eval: int = 4096, seed: int = 12345) -> list[dict]:
     """Per model: the bench's metrics over ground-truth ``features`` (default all) on a seeded evaluation set."""
-    P = with_decoder(state.params)
-    K = P["W_E"].shape[0]
-    feats = torch.arange(gt.n) if features is None else features
-    W_p, W_r = gt.W_p[:, feats], gt.W_r[:, feats]
-    _, x_p, x_r = fixed_views(gt, K, n_eval, seed, P["W_E"].device)
-    _, a = encode(state.params, x_p, cfg)
-    x_hat = decode(P, a, cfg)
-    out = []
-    for k in range(K):
-        # cosines only: standard practice's norm rescaling (fold_standard) changes no row's direction
-        W_E, W_D = P["W_E"][k].cpu(), P["W_D"][k].cpu()
-        r = metrics.recovery(W_E, W_D, W_p, W_r, tau)
-        out.append(r | {"MCC": metrics.hungarian_mcc(W_D, W_r), "L0": metrics.l0(a[k]),
-                        "EV": metrics.explained_variance(x_r[k], x_hat[k]),
-                        "dead": metrics.sample_dead_fraction(a[k])})
-    return out
+    return BenchMetrics(gt, features, tau, n_eval, seed)(state.params, None, cfg)
+
+
+class BenchMetrics:
+    """The bench's metrics of every model on one seeded evaluation set, drawn once: encoder-row and decoder-column
+    M_GT(tau) and M_IP over ground-truth ``features`` (default all), MCC of the decoder, L0, explained variance and
+    the sample-dead fraction. Called as ``(params, source, cfg)``, it is a measure for the training loop's
+    :class:`~sdl_paper.training.callbacks.Tracking` callback, so a run records these as curves."""
+
+    def __init__(self, gt, features: torch.Tensor | None = None, tau: float = 0.95, n_eval: int = 4096,
+                 seed: int = 12345):
+        feats = torch.arange(gt.n) if features is None else features
+        self.gt, self.W_p, self.W_r, self.tau = gt, gt.W_p[:, feats], gt.W_r[:, feats], tau
+        self.n_eval, self.seed, self.views = n_eval, seed, None
+
+    @torch.no_grad()
+    def __call__(self, params: dict[str, torch.Tensor], source, cfg: Config) -> list[dict]:
+        P = with_decoder(params)
+        K = P["W_E"].shape[0]
+        if self.views is None or self.views[0].shape[0] != K or self.views[0].device != P["W_E"].device:
+            self.views = fixed_views(self.gt, K, self.n_eval, self.seed, P["W_E"].device)[1:]
+        x_p, x_r = self.views
+        _, a = encode(params, x_p, cfg)
+        x_hat = decode(P, a, cfg)
+        out = []
+        for k in range(K):
+            # cosines only: standard practice's norm rescaling (fold_standard) changes no row's direction
+            W_E, W_D = P["W_E"][k].cpu(), P["W_D"][k].cpu()
+            r = metrics.recovery(W_E, W_D, self.W_p, self.W_r, self.tau)
+            out.append(r | {"MCC": metrics.hungarian_mcc(W_D, self.W_r), "L0": metrics.l0(a[k]),
+                            "EV": metrics.explained_variance(x_r[k], x_hat[k]),
+                            "dead": metrics.sample_dead_fraction(a[k])})
+        return out
 
 
 def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], sweep: tuple = (),
