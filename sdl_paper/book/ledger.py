@@ -72,6 +72,8 @@ _CLAIMS = [
           "at n = 800 falling to 8.6% at 1400.", "anchoring", "anchoring-verdicts"),
     Claim("ablation_interference_sparsity", "Ablations", "Interference M in {0.05, 0.2, 0.5} has little "
           "effect; recovery rises with 1 - S to 95-99.7% for the TopK family at 0.1.", "anchoring", "anchoring-verdicts"),
+    Claim("tables_metrics", "Tables 1, 2, 4-7", "Each entry is M_GT (share of features with best cosine above "
+          "tau = 0.95) and M_IP (mean best cosine) of the same dictionaries.", "anchoring", "anchoring-tables"),
     Claim("anchoring_clip", "Table 2", "Anchoring with class-mean directions improves recovery on CLIP "
           "embeddings of ImageNet.", None, None, "not testable here"),
     Claim("real_anchoring", "Table 2 (our analogue)", "Our analogue on a digits MLP trained here: anchoring some "

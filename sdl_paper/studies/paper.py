@@ -6,6 +6,9 @@ Entries of the bench's tables are (M_GT, M_IP) on encoder rows, without anchorin
 """
 from __future__ import annotations
 
+# The cosine threshold of M_GT (Table 1's caption; the notation table says "typically 0.9 or 0.95")
+TAU = 0.95
+
 # Table 1: the Linear Representation Bench at n = 1000, n_p = n_r = 768, n_q = 16,000, S = 0.99, M = 0.1
 TABLE1 = {
     "ReLU SAE": (0.0, 0.205, 0.0, 0.246),

@@ -136,3 +136,17 @@ def test_ablation_verdicts_say_what_could_not_be_tested():
     assert all(x.verdict == "not testable here" for x in v.values())
     assert "(n / n_p = 1.82 not generated)" in v["ablation_superposition"].evidence
     assert "paper's 1 - S = 0.005, 0.1 not run" in v["ablation_interference_sparsity"].evidence
+
+
+def test_tables_metrics_finds_the_paper_entries_that_m_gt_and_m_ip_cannot_both_describe():
+    v = bench.tables_metrics()
+    assert v.verdict == "false: counterexample" and v.numbers["n"] == 90
+    assert [e for _, e in v.numbers["bad"]] == [f"n = {n}, anchored" for n in (800, 900, 1000, 1100, 1200)]
+    assert "needs M_IP >= 0.939, reported 0.345" in v.evidence
+
+
+def test_tables_metrics_holds_for_consistent_tables_and_allows_rounding():
+    ok = {"T": {"a": (0.5, 0.475, 1.0, 0.9505)}}             # M_IP = tau M_GT within the printed digits
+    assert bench.tables_metrics(ok).verdict == "holds"
+    assert bench.tables_metrics({"T": {"a": (0.5, 0.47, 0.0, 0.1)}}).verdict == "false: counterexample"
+    assert bench.tables_metrics({"T": {"a": (0.5, 0.47, 0.0, 0.1)}}, slack=0.01).verdict == "holds"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..lrb import ROWS, anchoring_gain
+from .. import paper
 from ..paper import ABLATIONS as PAPER_ABLATIONS, TABLE1 as PAPER_TABLE1
 from . import Verdict, either
 
@@ -119,3 +120,35 @@ def ablations(ab: pd.DataFrame, ratios, unreachable: dict) -> dict[str, Verdict]
         f"over M = {at(mm)}: {pct(flat)}" + skipped("M") + skipped("1 - S") + missing("M", mm)
         + missing("1 - S", dens), M_GT_density=dens[False].to_dict(), M_GT_interference=flat.to_dict())
     return out
+
+
+_KEYS = {"Table 4": "n", "Table 5": "M", "Table 6": "1 - S", "Table 7": "k"}   # what a numeric row key is
+
+
+def _entries(tables: dict[str, dict]) -> list[tuple[str, str, float, float]]:
+    """(table, entry, M_GT, M_IP) of both arms (without, with anchoring) of every row of ``tables``."""
+    out = []
+    for name, rows in tables.items():
+        for key, v in rows.items():
+            label = f"{_KEYS.get(name, 'row')} = {key:g}" if not isinstance(key, str) else key
+            for row, w in (v.items() if isinstance(v, dict) else [(None, v)]):
+                where = label if row is None else f"{label}, {row}"
+                out += [(name, where + (", anchored" if i else ""), *arm) for i, arm in enumerate((w[:2], w[2:]))]
+    return out
+
+
+def tables_metrics(tables: dict[str, dict] | None = None, tau: float = paper.TAU, slack: float = 1e-3) -> Verdict:
+    """The paper's tables report M_GT (share of features with best cosine s_i > tau) and M_IP (mean s_i) of the
+    same dictionaries. Then M_IP >= tau M_GT, since the features counted by M_GT alone contribute more than tau
+    each to the mean. False (counterexample) when an entry breaks this by more than the tables' rounding
+    (``slack``), else holds. Default: Tables 1, 2 and 4-7 of :mod:`sdl_paper.studies.paper`."""
+    tables = tables if tables is not None else {"Table 1": paper.TABLE1, "Table 2": paper.TABLE2,
+                                                "Table 4": paper.TABLE4_RELU, "Table 5": paper.TABLE5,
+                                                "Table 6": paper.TABLE6, "Table 7": paper.TABLE7_TOPK}
+    entries = _entries(tables)
+    bad = [e for e in entries if e[3] + slack < tau * e[2]]
+    worst = max(bad, key=lambda e: tau * e[2] - e[3]) if bad else None
+    text = (f"{len(bad)} of {len(entries)} entries have M_IP < {tau:g} M_GT"
+            + (f", all in {', '.join(sorted({e[0] for e in bad}))}; e.g. {worst[0]} ({worst[1]}): M_GT "
+               f"{worst[2]:.1%} needs M_IP >= {tau * worst[2]:.3f}, reported {worst[3]:.3f}" if bad else ""))
+    return either(not bad, "holds", "false: counterexample", text, bad=[e[:2] for e in bad], n=len(entries))
