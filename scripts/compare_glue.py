@@ -5,7 +5,7 @@
 Reads every ``jupyter_execute/notebooks/*.glue.json`` of both builds (myst-nb writes one per executed chapter) and
 prints, per chapter, how many glued values are identical; a value is its text (``text/plain``, ``text/markdown``,
 ``text/html``), a figure its PNG bytes, compared apart. Wall-clock times (glue names in ``TIMES``) are listed but never count as a difference. Exits 1
-when another text value differs or is missing.
+when another text value differs or is missing; values only the new build has are listed as new.
 """
 from __future__ import annotations
 
@@ -41,12 +41,14 @@ def main(old: str, new: str) -> int:
         same = [n for n in texts if n in y and y[n]["text"] == x[n]["text"]]
         figs = [n for n in x if x[n]["png"] is not None]
         same_figs = [n for n in figs if n in y and y[n]["png"] == x[n]["png"]]
-        diff = [n for n in texts if n not in same and n not in TIMES] + [n for n in y if n not in x]
+        diff = [n for n in texts if n not in same and n not in TIMES]              # changed or gone
         times = [n for n in texts if n not in same and n in TIMES]
+        new = [n for n in y if n not in x]
         bad += len(diff)
         print(f"{chapter:24s} values {len(same)}/{len(texts)} identical, figures {len(same_figs)}/{len(figs)} "
               f"identical" + (f"; differ: {', '.join(diff)}" if diff else "")
-              + (f"; wall-clock time: {', '.join(times)}" if times else ""))
+              + (f"; wall-clock time: {', '.join(times)}" if times else "")
+              + (f"; new: {', '.join(new)}" if new else ""))
         for n in diff[:10]:
             print(f"    {n}: {str(x.get(n, {}).get('text'))[:120]!r} -> {str(y.get(n, {}).get('text'))[:120]!r}")
     print(f"{bad} glued values differ")
