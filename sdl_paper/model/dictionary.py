@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .config import Config
-from .methods import thresholds
+
 
 def activation_spec(cfg: Config) -> str:
     """The method's sigma as an activation-registry spec (JumpReLU: the initial threshold; see :func:`to_sdl`)."""

@@ -11,6 +11,8 @@ pre-activations z and codes a are (K, B, n_q).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -30,6 +32,11 @@ def per_model(value, like: Tensor) -> Tensor | float:
 def aux_size(cfg: Config, n_p: int) -> int:
     """AuxK's number of dead latents per sample (0 in the config: n_p // 2)."""
     return cfg.aux_k or n_p // 2
+
+
+def dead_share(cfg: Config, dead: Tensor, n_p: int, dtype) -> Tensor:
+    """SAELens's weight on AuxK under the standard practice, per model (K,): min(n_dead / k_aux, 1)."""
+    return (dead.sum(1).to(dtype) / aux_size(cfg, n_p)).clamp(max=1.0)
 
 
 class Method:
@@ -208,7 +215,7 @@ class TopK(Method):
         if dead is not None:
             aux_w = torch.full((K,), cfg.aux_coef, device=x_p.device)
             if cfg.practice == "standard":
-                aux_w = aux_w * (dead.sum(1).to(torch.float32) / aux_size(cfg, x_p.shape[-1])).clamp(max=1.0)
+                aux_w = aux_w * dead_share(cfg, dead, x_p.shape[-1], torch.float32)
         out = sparse_topk(params, x_p, x_r, cfg.k, cfg.practice == "standard" and cfg.subtract_b_D, cfg.rescaled,
                           dead, min(aux_size(cfg, x_p.shape[-1]), n_q), aux_w, ws)
         on = out["vals"] > 0                                                  # (K, B, k): the chosen that fired
@@ -264,11 +271,7 @@ def get(name: str) -> Method:
     return METHODS[name]
 
 
-_SIGMAS: dict[str, torch.nn.Module] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _sigma(spec: str) -> torch.nn.Module:
     """The activation of ``spec``, built once."""
-    if spec not in _SIGMAS:
-        _SIGMAS[spec] = make_activation(spec)
-    return _SIGMAS[spec]
+    return make_activation(spec)

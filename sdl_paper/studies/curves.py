@@ -4,19 +4,14 @@ whether a run may be judged at all.
 
 A run's curves come from the :class:`~sdl_paper.training.callbacks.Tracking` callback (``state.tracked``), for
 example with :class:`~sdl_paper.studies.lrb.BenchMetrics` as its measure at
-:func:`~sdl_paper.training.callbacks.log_steps`.
+:func:`~sdl_paper.training.callbacks.log_steps`, as a long table by
+:func:`~sdl_paper.studies.experiments.tracked_frame` (``seeds=`` for the seeds' own numbers).
 """
 from __future__ import annotations
 
 import pandas as pd
 
 STATUSES = ("converged", "still changing", "not converged", "too few seeds")
-
-
-def curve_frame(tracked: list[dict], seeds: list[int], **labels) -> pd.DataFrame:
-    """One row per tracked step and model: ``step``, ``seed`` (seeds[model]), the labels and every metric."""
-    rows = [{"step": t["step"], "seed": seeds[k], **labels, **m} for t in tracked for k, m in enumerate(t["models"])]
-    return pd.DataFrame(rows)
 
 
 def peak_final(curves: pd.DataFrame, by: list[str], metric: str = "M_GT_enc",

@@ -48,6 +48,7 @@ def sweep_frame(runs: dict, cases: dict, seeds: list[int], k: int, n: int, windo
         final = state.tracked[-1]["models"]
         loss = evaluate(state.params, gt, cfg)
         by_w = ex.dead_by_window(firing, windows)
+        window_dead = ex.dead_by_window(firing, [cfg.dead_window])[0]            # (K,)
         for i in range(len(seeds)):
             rows.append(
                 {
@@ -55,7 +56,7 @@ def sweep_frame(runs: dict, cases: dict, seeds: list[int], k: int, n: int, windo
                     "value": value,
                     "seed": seeds[i],
                     "n_q": n_q,
-                    "window-dead": float(ex.dead_by_window(firing, [cfg.dead_window])[0, i]),
+                    "window-dead": float(window_dead[i]),
                     "pattern-dead": final[i]["pattern_dead"] / n_q,
                     "floor": max(n_q - k * n, 0) / n_q,
                     "polysemantic": final[i]["polysemantic"],

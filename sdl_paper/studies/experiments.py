@@ -59,9 +59,11 @@ def dead_by_window(firing: Tensor, windows: list[int]) -> Tensor:
     return torch.stack([(~firing[-w:].any(0)).float().mean(-1) for w in windows])
 
 
-def tracked_frame(state: State, **labels) -> pd.DataFrame:
-    """The run's ground-truth metric history as a long table: one row per (step, seed index), plus ``labels``."""
-    rows = [{"step": t["step"], "seed": k, **m, **labels} for t in state.tracked for k, m in enumerate(t["models"])]
+def tracked_frame(state: State, seeds: list[int] | None = None, **labels) -> pd.DataFrame:
+    """The run's tracked metrics (``state.tracked``: ground-truth metrics, or any measure's) as a long table: one row
+    per (step, model) with ``seed`` the model's index, or its seed when ``seeds`` are given, plus ``labels``."""
+    rows = [{"step": t["step"], "seed": seeds[k] if seeds else k, **m, **labels} for t in state.tracked
+            for k, m in enumerate(t["models"])]
     return pd.DataFrame(rows)
 
 

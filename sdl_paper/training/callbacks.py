@@ -20,7 +20,7 @@ from torch import Tensor
 from ..model.measures import track
 from . import distributed as dist
 from .checkpoint import save_checkpoint
-from .progress import visible
+from .progress import bar
 from .resampling import resample
 from .state import dead_mask
 
@@ -92,15 +92,13 @@ class BatchLog(Callback):
 
 @dataclass
 class ProgressBar(Callback):
-    """A tqdm bar over the steps (shown as :func:`~sdl_paper.training.progress.visible` decides) with the mean
-    batch loss."""
+    """A progress bar over the steps (:func:`~sdl_paper.training.progress.bar`: shown where somebody watches) with
+    the mean batch loss."""
 
     show: bool | None = None
 
     def on_start(self, run) -> None:
-        from tqdm.std import tqdm
-        self.bar = tqdm(total=run.cfg.steps - run.state.step, desc=run.desc, disable=not visible(self.show),
-                        mininterval=1.0, leave=False)
+        self.bar = bar(None, desc=run.desc, show=self.show, total=run.cfg.steps - run.state.step)
 
     def after_step(self, run, terms: dict) -> None:
         self.bar.update(1)

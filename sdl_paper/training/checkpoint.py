@@ -3,6 +3,8 @@ states) and ``DIR/state.json`` (step, config, seeds, history, tracked metrics, r
 by :func:`sdl_paper.io.files.write_folder`; reading runs no code from the files."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ..io.files import read_folder, write_folder

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..data.arrays import Source, as_source
 from ..model.config import Config
+from ..model.dictionary import sizes
 from ..model.sparse import Workspace
 from . import callbacks as C
 from . import distributed as dist
@@ -98,7 +99,6 @@ _MODEL_FIELDS = ("method", "k", "tied", "bias", "prefixes", "remedy")
 
 def check_resume(state: State, cfg: Config, n_p: int, n_q: int, n_r: int, seeds: list[int]) -> None:
     """Refuse to resume ``state`` with other sizes, seeds or model settings, or with no steps left."""
-    from ..model.dictionary import sizes
     K, p, q, r = sizes(state.params)
     if (p, q, r) != (n_p, n_q, n_r):
         raise ValueError(f"checkpoint has sizes n_p={p}, n_q={q}, n_r={r}; this run asks n_p={n_p}, n_q={n_q}, "

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ..model.config import Config
 from ..model.dictionary import decode, encode, with_decoder
-from ..model.methods import aux_size, per_model
+from ..model.methods import aux_size, dead_share, per_model
 from ..model.sparse import Workspace
 from ..theory.activations import topk_mask
 
@@ -26,7 +26,7 @@ def _aux_loss(params, z, x_r, x_hat, cfg: Config, dead: Tensor) -> Tensor:
     e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))          # no decoder bias (Gao et al. 2024)
     aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
     if cfg.practice == "standard":
-        aux = aux * (dead.sum(1).to(aux.dtype) / aux_size(cfg, params["W_E"].shape[2])).clamp(max=1.0)
+        aux = aux * dead_share(cfg, dead, params["W_E"].shape[2], aux.dtype)
     return aux
 
 

@@ -3,6 +3,7 @@ import torch
 
 from sdl_paper import Config, Dictionary, train
 from sdl_paper.model import dictionary as D
+from sdl_paper.model.methods import thresholds
 from sdl_paper.data import ground_truth
 
 
@@ -84,7 +85,7 @@ def test_standard_practice_of_the_other_methods_is_saelens_forward_pass(method):
         z = torch.zeros_like(r).scatter(0, r.topk(2 * 64).indices, r.topk(2 * 64).values).reshape(h.shape)
         x_hat = (z / norms) @ P["W_D"][0].T + P["b_D"][0]
     else:                                                            # no rescaling
-        z = h * (h > D.thresholds(P)[0]) if method == "jumprelu" else torch.relu(h)
+        z = h * (h > thresholds(P)[0]) if method == "jumprelu" else torch.relu(h)
         x_hat = z @ P["W_D"][0].T + P["b_D"][0]
     _, a = D.encode(P, x[None], cfg)
     assert torch.allclose(a[0], z, atol=1e-5) and torch.allclose(D.decode(P, a, cfg)[0], x_hat, atol=1e-5)

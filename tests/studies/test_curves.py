@@ -4,7 +4,7 @@ convergence rule with each of its outcomes; a tracked bench run gives the curves
 import pandas as pd
 import pytest
 
-from sdl_paper.studies import curves, lrb
+from sdl_paper.studies import curves, experiments as ex, lrb
 from sdl_paper.training import train
 from sdl_paper.training.callbacks import Tracking, log_steps
 
@@ -52,10 +52,10 @@ def test_a_tracked_bench_run_gives_curves_at_log_spaced_steps():
     cfg = lrb.row_config("TopK SAE", "theory", k=2, steps=40, batch_size=32, lr=0.03)
     steps = log_steps(cfg.steps, 6)
     state = train(gt, cfg, 16, [0, 1], progress=False, callback=Tracking(steps=steps, measure=lrb.BenchMetrics(gt)))
-    c = curves.curve_frame(state.tracked, [0, 1], row="TopK SAE")
+    c = ex.tracked_frame(state, seeds=[0, 1], row="TopK SAE")
     assert sorted(c["step"].unique()) == list(steps) and len(c) == 2 * len(steps)
     assert {"M_GT_enc", "M_GT_dec", "M_IP_enc", "MCC", "EV", "L0", "dead"} <= set(c.columns)
     final = c[c["step"] == steps[-1]].reset_index(drop=True)
-    assert final.equals(pd.DataFrame([dict(step=steps[-1], seed=s, row="TopK SAE", **m) for s, m in
+    assert final.equals(pd.DataFrame([dict(step=steps[-1], seed=s, **m, row="TopK SAE") for s, m in
                                       zip([0, 1], lrb.evaluate(state, gt, cfg))]))
     assert c["L0"].max() <= 2.0                                   # TopK with k = 2
