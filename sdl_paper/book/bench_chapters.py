@@ -2,7 +2,7 @@
 with the others in :data:`sdl_paper.book.chapters.CHAPTERS`.
 
 Default sizes are the paper's bench reduced to run on two CPU cores: n / n_p = 1.3 (the paper's 1000 / 768) and
-M = 0.1 as in the paper, n_q = 8 n_p (the paper: about 21 n_p), S = 0.95 (the paper: 0.99; at n = 42 that would
+M = 0.1 as in the paper, n_q = 4 n_p (the paper: about 21 n_p), S = 0.95 (the paper: 0.99; at n = 42 that would
 leave 0.4 active features per sample against the paper's 10, and two thirds of the samples empty) and k = 6 (k
 over the mean number of active features about 3, as the paper's smallest k). The ``paper`` preset uses the paper's
 sizes (n = 1000, n_p = 768, n_q = 16,000) and needs a GPU.
@@ -23,10 +23,10 @@ def _bench_params() -> dict[str, Param]:
         "S": Param(0.95, "sparsity S: probability that a feature is off (the paper: 0.99)", low=0.0, high=1.0,
                    high_open=True),
         "M": _interference(0.1, "maximum positive interference between features, M (the paper: 0.1)"),
-        "n_q": Param(256, "latents of every dictionary, n_q (the paper: 16,000)", low=2, high=131072),
+        "n_q": Param(128, "latents of every dictionary, n_q (the paper: 16,000)", low=2, high=131072),
         "k": Param(6, "active latents per sample of the TopK family", low=1, high=4096),
         "steps": Param(1200, "training steps of every dictionary", low=20),
-        "batch_size": Param(256, "samples per step and model", low=8),
+        "batch_size": Param(128, "samples per step and model", low=8),
         "tau": Param(0.95, "cosine threshold of M_GT (as in the paper)", low=0.0, high=1.0, low_open=True,
                      high_open=True),
         "device": device_param(),
@@ -37,66 +37,75 @@ _K_RULE = (("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"])
 _N_RULE = (("n", "n_p"), "the bench has superposition: need n > n_p", lambda v: v["n"] > v["n_p"])
 
 
-def lrb() -> Chapter:
-    p = _bench_params() | {
-        "steps": Param(400, "training steps of every dictionary", low=20),
-        "sweep_seeds": Param(2, "model seeds per value of the coefficient, learning-rate and init sweeps", low=1,
-                             high=16),
-        "l1_values": Param("0.03,0.3,3", "L1 coefficients of the ReLU SAE sweep (both practices)"),
-        "l0_values": Param("0.03,1,30", "L0 coefficients of the JumpReLU SAE sweep (both practices)"),
-        "lr_values": Param("0.0003,0.001,0.003", "Adam learning rates of the TopK SAE sweep"),
-        "init_values": Param("0.01,0.1,1.0", "decoder-column norms at initialisation of the TopK SAE sweep"),
-        "track_every": Param(100, "steps between ground-truth metrics during training", low=1),
-        "control_n": Param(16, "features of the control bench without superposition (n < n_p)", low=2),
+def _curve_params() -> dict[str, Param]:
+    return {
+        "steps": Param(6000, "training steps of every dictionary", low=30),
+        "lr_values": Param("0.0001,0.0003,0.001", "Adam learning rates, every row on the same seeds"),
+        "points": Param(20, "log-spaced steps at which every curve is recorded", low=4, high=200),
     }
-    presets = {"smoke": {"n_seeds": 2, "sweep_seeds": 1, "n_p": 16, "n": 21, "n_q": 64, "steps": 400,
-                         "batch_size": 256, "control_n": 8,
-                         "l1_values": "0.3,3", "l0_values": "1,30", "lr_values": "0.0003,0.003",
-                         "init_values": "0.1,1.0", "track_every": 100},
+
+
+def lrb() -> Chapter:
+    p = _bench_params() | _curve_params() | {
+        "l1_values": Param("0.1,0.3,1,3", "L1 coefficients tried to match the ReLU SAE's L0 to k"),
+        "l0_values": Param("0.03,0.1,0.3,1", "L0 coefficients tried to match the JumpReLU SAE's L0 to k"),
+        "calib_steps": Param(1500, "training steps of the L0-matching runs", low=20),
+    }
+    presets = {"smoke": {"n_seeds": 2, "n_p": 16, "n": 21, "n_q": 64, "steps": 600, "batch_size": 128,
+                         "lr_values": "0.001,0.003", "points": 8, "l1_values": "0.1,1",
+                         "l0_values": "0.1,1", "calib_steps": 200},
                "book": {},
-               "paper": _PAPER | {"track_every": 1000, "control_n": 384}}
+               "paper": _PAPER}
     rules = (M_RULE, _K_RULE, _N_RULE,
-             (("control_n", "n_p"), "control_n must be below n_p (no superposition)",
-              lambda v: v["control_n"] < v["n_p"]),
-             (("track_every", "steps"), "track_every must be below steps", lambda v: v["track_every"] < v["steps"]),
              *(_list_rule((name,), f"{name} must be at least two numbers > 0", lambda x, v: x > 0)
-               for name in ("l1_values", "l0_values", "lr_values", "init_values")))
+               for name in ("l1_values", "l0_values", "lr_values")))
     return Chapter("lrb", "lrb.md", "The Linear Representation Bench", p, presets, rules, _reach_M)
 
 
 def anchoring() -> Chapter:
-    p = _bench_params() | {
-        "steps": Param(300, "training steps of every dictionary", low=20),
-        "n_seeds": Param(2, "model seeds per setting (each trains with and without anchoring)", low=2, high=64),
+    curve = {name: v for name, v in _curve_params().items() if name != "lr_values"}
+    p = _bench_params() | curve | {
+        "lr": Param(0.001, "Adam learning rate of every run (the bench chapter's largest: its rows converge)",
+                    low=0.0, low_open=True),
         "practice": Param("standard", "training practice of every run: standard (SAELens's defaults) or theory",
                           choices=("standard", "theory")),
         "n_anchors": Param(8, "anchored features, a random subset (the paper's ablations: 100 of 1000)", low=1),
-        "anchor_coef": Param(0.1, "anchoring coefficient lambda_anchor (the paper's ablations: 0.1)", low=0.0,
-                             low_open=True),
-        "anchor_values": Param("2,16", "numbers of anchors of the anchor sweep (TopK SAE)"),
-        "coef_values": Param("0.01,1.0", "lambda_anchor values of the coefficient sweep (TopK SAE)"),
-        "ratio_values": Param("1.04,1.3,1.82", "ratios n / n_p of the ablation (the paper: 800..1400 / 768)"),
-        "M_values": Param("0.2,0.5", "interference bounds M of the ablation (the paper: 0.05, 0.2, 0.5)"),
-        "p_values": Param("0.01,0.1", "1 - S values of the ablation (the paper: 0.005, 0.01, 0.1)"),
-        "k_values": Param("6,12,24", "TopK k of the ablation (the paper's 32, 64, 128 times n (1 - S) / 10)"),
-        "l1": Param(0.03, "L1 coefficient of the ReLU SAE (superposition ablation)", low=0.0, low_open=True),
+        "anchor_coef": Param(0.1, "anchoring coefficient lambda_anchor (the paper's superposition ablation: 0.1)",
+                             low=0.0, low_open=True),
+        "anchor_values": Param("16", "extra numbers of anchors (TopK SAE)"),
+        "coef_values": Param("1.0", "extra lambda_anchor values (TopK SAE)"),
+        "ratio_values": Param("1.04,1.82", "ratios n / n_p of the ablation besides the bench's n / n_p (the paper: "
+                              "800..1400 / 768)"),
+        "M_values": Param("0.5", "extra interference bounds M of the ablation (the paper: 0.05, 0.2, 0.5)"),
+        "p_values": Param("0.1", "extra 1 - S values of the ablation (the paper: 0.005, 0.01, 0.1)"),
+        "k_values": Param("12", "extra TopK k of the ablation (the paper: 32, 64, 128)"),
+        "l1_values": Param("0.1,0.3,1,3", "L1 coefficients tried to match the ReLU SAE's L0 to k"),
+        "l0_values": Param("0.03,0.1,0.3,1", "L0 coefficients tried to match the JumpReLU SAE's L0 to k"),
+        "calib_steps": Param(1500, "training steps of the L0-matching runs", low=20),
     }
-    presets = {"smoke": {"n_seeds": 2, "n_q": 64, "steps": 120, "batch_size": 256, "n_anchors": 4,
-                         "anchor_values": "2,4", "coef_values": "0.1,1.0", "ratio_values": "1.3,1.82",
-                         "M_values": "0.2,0.5", "p_values": "0.01,0.1", "k_values": "6,12"},
+    presets = {"smoke": {"n_seeds": 2, "n_p": 16, "n": 21, "n_q": 64, "steps": 300, "points": 8, "n_anchors": 4,
+                         "lr": 0.003, "anchor_values": "6", "coef_values": "1.0", "ratio_values": "1.82",
+                         "M_values": "0.5", "p_values": "0.1", "k_values": "12",
+                         "l1_values": "0.1,1", "l0_values": "0.1,1", "calib_steps": 100},
                "book": {},
-               "paper": _PAPER | {"n_anchors": 100, "anchor_values": "25,100,200", "k_values": "32,64,128",
-                                  "M_values": "0.05,0.2,0.5", "p_values": "0.005,0.01,0.1"}}
+               "paper": _PAPER | {"n_anchors": 100, "anchor_values": "25,200", "k_values": "64,128",
+                                  "ratio_values": "1.04,1.17,1.43,1.56,1.69,1.82", "M_values": "0.05,0.2,0.5",
+                                  "p_values": "0.005,0.1"}}
     rules = (M_RULE, _K_RULE, _N_RULE,
              (("n_anchors", "n"), "n_anchors must be below n (some features must stay to evaluate)",
               lambda v: v["n_anchors"] < v["n"]),
-             _list_rule(("anchor_values",), "anchor_values must be at least two whole numbers in [1, n)",
-                        lambda x, v: x == int(x) and 1 <= x < v["n"]),
-             _list_rule(("coef_values",), "coef_values must be at least two numbers > 0", lambda x, v: x > 0),
-             _list_rule(("ratio_values",), "ratio_values must be at least two numbers > 1 (superposition)",
-                        lambda x, v: x > 1),
-             _list_rule(("M_values",), "M_values must be at least two numbers in (0, 1)", lambda x, v: 0 < x < 1),
-             _list_rule(("p_values",), "p_values must be at least two numbers in (0, 1)", lambda x, v: 0 < x < 1),
-             _list_rule(("k_values",), "k_values must be at least two whole numbers in [1, n_q]",
-                        lambda x, v: x == int(x) and 1 <= x <= v["n_q"]))
+             _list_rule(("anchor_values",), "anchor_values must be whole numbers in [1, n), one or more",
+                        lambda x, v: x == int(x) and 1 <= x < v["n"], least=1),
+             _list_rule(("coef_values",), "coef_values must be numbers > 0, one or more", lambda x, v: x > 0,
+                        least=1),
+             _list_rule(("ratio_values",), "ratio_values must be numbers > 1 (superposition), one or more",
+                        lambda x, v: x > 1, least=1),
+             _list_rule(("M_values",), "M_values must be numbers in (0, 1), one or more", lambda x, v: 0 < x < 1,
+                        least=1),
+             _list_rule(("p_values",), "p_values must be numbers in (0, 1), one or more", lambda x, v: 0 < x < 1,
+                        least=1),
+             _list_rule(("k_values",), "k_values must be whole numbers in [1, n_q], one or more",
+                        lambda x, v: x == int(x) and 1 <= x <= v["n_q"], least=1),
+             *(_list_rule((name,), f"{name} must be at least two numbers > 0", lambda x, v: x > 0)
+               for name in ("l1_values", "l0_values")))
     return Chapter("anchoring", "anchoring.md", "Feature anchoring and the ablations", p, presets, rules, _reach_M)

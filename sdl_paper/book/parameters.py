@@ -193,9 +193,10 @@ def number_list(text: str, cast: type = float) -> list:
     return [cast(t) for t in text.split(",")]
 
 
-def _list_rule(names: tuple[str, ...], message: str, ok: Callable[[float, dict], bool], cast: type = float):
-    """A rule: ``names[0]`` holds at least two comma-separated values, each with ``ok(value, params)``."""
+def _list_rule(names: tuple[str, ...], message: str, ok: Callable[[float, dict], bool], cast: type = float,
+               least: int = 2):
+    """A rule: ``names[0]`` holds at least ``least`` comma-separated values, each with ``ok(value, params)``."""
     def check(v):
         xs = number_list(v[names[0]], cast)
-        return len(xs) >= 2 and all(ok(x, v) for x in xs)
+        return len(xs) >= least and all(ok(x, v) for x in xs)
     return names, message, check

@@ -63,3 +63,25 @@ def glue_values(values: dict) -> None:
 
     for key, value in values.items():
         glue(key, value, display=False)
+
+
+def curve_grid(curves, metrics=("M_GT_enc", "M_GT_dec"), col: str = "value", hue: str = "row",
+               col_name: str = "lr", style: str | None = None):
+    """Training curves: one row of axes per metric, one column per value of ``col`` (titled ``col_name = value``
+    for a number, the value itself for text), one line per ``hue`` (mean over seeds, band: standard error), steps
+    on a log axis; returns (fig, axes)."""
+    use_style()
+    cols = sorted(curves[col].unique())
+    fig, axes = plt.subplots(len(metrics), len(cols), figsize=(3.7 * len(cols), 2.9 * len(metrics)),
+                             sharex=True, sharey=True, squeeze=False)
+    d = curves.assign(step1=curves["step"] + 1)
+    for i, metric in enumerate(metrics):
+        for j, v in enumerate(cols):
+            ax = axes[i, j]
+            sns.lineplot(data=d[d[col] == v], x="step1", y=metric, hue=hue, style=style, ax=ax,
+                         errorbar="se", legend=(i, j) == (0, len(cols) - 1))
+            ax.set(xscale="log", ylim=(-0.05, 1.05), xlabel="step", ylabel=metric if j == 0 else "",
+                   title=(f"{col_name} = {v:g}" if isinstance(v, (int, float)) else str(v)) if i == 0 else "")
+    if axes[0, -1].get_legend() is not None:
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    return fig, axes

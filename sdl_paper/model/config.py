@@ -58,6 +58,7 @@ class ModelConfig:
     theta_init: float = 0.1
     bandwidth: float = 0.05
     prefixes: tuple[int, ...] = ()
+    k_levels: tuple[int, ...] = ()
     activation: str = ""
     tied: bool = False
     bias: bool = False
@@ -71,6 +72,7 @@ class ModelConfig:
         _ints(self, "k", least=1)
         _floats(self, "l1", "l0", "init_scale")
         object.__setattr__(self, "prefixes", tuple(self.prefixes))
+        object.__setattr__(self, "k_levels", tuple(self.k_levels))
         m = methods.get(self.method)
         if min(_values(self.l1) + _values(self.l0)) < 0:
             raise ValueError(f"l1={self.l1!r} and l0={self.l0!r} must be >= 0")
@@ -80,6 +82,12 @@ class ModelConfig:
             raise ValueError(f"prefixes only apply to method='matryoshka' (method is {self.method!r})")
         if list(self.prefixes) != sorted(set(self.prefixes)) or any(p < 1 for p in self.prefixes):
             raise ValueError(f"prefixes={self.prefixes} must be strictly increasing positive sizes")
+        if self.k_levels and not m.multi_k:
+            raise ValueError(f"k_levels only apply to method='matryoshka_k' (method is {self.method!r})")
+        if self.k_levels and (list(self.k_levels) != sorted(set(self.k_levels)) or self.k_levels[0] < 1
+                              or self.k_levels[-1] != self.k):
+            raise ValueError(f"k_levels={self.k_levels} must be strictly increasing positive values ending at "
+                             f"k={self.k}")
         if self.activation:
             if not m.overridable:
                 raise ValueError(f"activation={self.activation!r} replaces sigma only with method='relu' (the "
@@ -191,11 +199,16 @@ class Config:
     Model (:class:`ModelConfig`):
         method: training objective, one of :data:`sdl_paper.model.methods.METHODS`: ``relu`` (ReLU + L1 on
             codes), ``relu_dec`` (ReLU + L1 weighted by decoder-column norms), ``jumprelu`` (straight-through
-            estimator, L0 penalty), ``topk``, ``batchtopk``, ``matryoshka`` (nested prefixes over BatchTopK).
-        k: active latents per sample (topk, batchtopk, matryoshka); at most n_q.
+            estimator, L0 penalty), ``topk``, ``batchtopk``, ``matryoshka`` (nested prefixes over BatchTopK, as
+            Bussmann et al.), ``matryoshka_k`` (the paper's eq. 9: TopK losses at several k over the whole
+            dictionary).
+        k: active latents per sample (topk, batchtopk, matryoshka, matryoshka_k); at most n_q.
         l1: L1 coefficient (relu, relu_dec). l0: L0 coefficient (jumprelu).
         theta_init: initial JumpReLU threshold. bandwidth: width of the JumpReLU straight-through kernel.
         prefixes: matryoshka prefix sizes, increasing, the last at most n_q (default: n_q/8, n_q/4, n_q/2, n_q).
+        k_levels: matryoshka_k's values of k, increasing, the last equal to k (default: k/4, k/2, k, rounded
+            up, without repeats); its loss is their reconstruction errors' mean (the paper's weights lambda_i are
+            not given: equal, ours).
         activation: a spec of the activation registry replacing the method's sigma, for theory experiments
             (``"relu>topk:1"``, ``"literaltopk:2"``); only with method ``relu``, whose L1 coefficient ``l1`` still
             applies (``l1=0``: plain reconstruction). Empty: the method's own sigma.

@@ -48,6 +48,7 @@ class Method:
     ranks = False           # selects latents by ranking pre-activations (SAELens rescales them by decoder norms)
     batch_coupled = False   # a sample's code depends on the rest of its batch
     nested = False          # trains nested prefixes of the latents (Config.prefixes)
+    multi_k = False         # trains TopK reconstructions at several k (Config.k_levels)
     overridable = False     # Config.activation may replace its sigma (theory experiments)
     saelens: str | None = None   # SAELens architecture it exports to (None: no inference equivalent)
     standard: dict | None = None  # SAELens's defaults for it (None: no standard practice)
@@ -261,7 +262,31 @@ class Matryoshka(BatchTopK):
         return torch.stack(recs).sum(0) if cfg.practice == "standard" else torch.stack(recs).mean(0)
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (ReLU(), ReLUDec(), JumpReLU(), TopK(), BatchTopK(), Matryoshka())}
+class MatryoshkaK(TopK):
+    """The paper's Matryoshka loss (its eq. 9): sum_i lambda_i ||x_r - W_D sigma_TopK_{k_i}(W_E x_p)||^2, several
+    k over the whole dictionary (not Bussmann et al.'s nested prefixes, :class:`Matryoshka`); codes are TopK at
+    the largest k. The weights lambda_i are not given in the paper: equal, their mean (ours)."""
+
+    name, multi_k = "matryoshka_k", True
+
+    def sparse_path(self, cfg, n_q):
+        return False
+
+    def reconstruction(self, x_r, x_hat, a, params, cfg, decode):
+        """Mean over k_i of ||x_r - W_D sigma_TopK_{k_i}||^2: the k_i largest of the codes a (TopK at the largest
+        k, so the k_i largest pre-activations), the largest k's error being ``x_hat``'s."""
+        recs = [(x_r - (x_hat if k == cfg.k else decode(params, a * topk_mask(a, k), cfg))).pow(2).sum(-1).mean(1)
+                for k in k_levels(cfg)]
+        return torch.stack(recs).mean(0)
+
+
+def k_levels(cfg) -> tuple[int, ...]:
+    """matryoshka_k's values of k: ``cfg.k_levels``, or k/4, k/2, k rounded up without repeats."""
+    return cfg.k_levels or tuple(sorted({max(1, -(-cfg.k // d)) for d in (4, 2, 1)}))
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (ReLU(), ReLUDec(), JumpReLU(), TopK(), BatchTopK(), Matryoshka(),
+                                                   MatryoshkaK())}
 
 
 def get(name: str) -> Method:

@@ -14,6 +14,8 @@ one seeded evaluation set; with anchoring, over the non-anchored features only (
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import torch
 
@@ -21,6 +23,8 @@ from ..data import ground_truth
 from ..theory import instantiations, metrics
 from ..model import Config, decode, encode, fixed_views, with_decoder
 from ..training import State, to_device, train
+from ..training.callbacks import Tracking
+from .curves import curve_steps
 from .paper import TABLE1 as PAPER_TABLE1
 
 # name: (instantiation, method under "theory", method under "standard")
@@ -35,6 +39,7 @@ ROWS = {
 }
 SWEPT = {"ReLU SAE": "l1", "JumpReLU SAE": "l0"}   # rows whose sparsity coefficient sets L0 (swept, not fixed)
 
+ARMS = ("none", "anchored", "random span")   # anchoring arms: lambda = 0, the true directions, the control
 METRICS = ("M_GT_enc", "M_IP_enc", "M_GT_dec", "M_IP_dec", "MCC", "L0", "EV", "dead")
 
 
@@ -68,6 +73,15 @@ def anchors_for(gt, idx: torch.Tensor) -> dict[str, torch.Tensor]:
     """The anchoring targets of features ``idx``: A_p (m, n_p) rows and A_r (n_r, m) columns, unit norm."""
     A_p = gt.W_p[:, idx].T
     A_r = gt.W_r[:, idx]
+    return {"A_p": (A_p / A_p.norm(dim=1, keepdim=True)).contiguous(),
+            "A_r": (A_r / A_r.norm(dim=0, keepdim=True)).contiguous()}
+
+
+def random_span_anchors(gt, idx: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """The control of anchoring: m random unit directions in the span of the anchored features ``idx`` (the
+    same seeded Gaussian mixing G (m, m) of their W_p and W_r columns), shaped as :func:`anchors_for`."""
+    G = torch.randn(len(idx), len(idx), generator=torch.Generator().manual_seed(seed + 7919), dtype=gt.W_p.dtype)
+    A_p, A_r = (gt.W_p[:, idx] @ G).T, gt.W_r[:, idx] @ G
     return {"A_p": (A_p / A_p.norm(dim=1, keepdim=True)).contiguous(),
             "A_r": (A_r / A_r.norm(dim=0, keepdim=True)).contiguous()}
 
@@ -136,15 +150,57 @@ def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: l
     return pd.DataFrame([m | r for m, r in zip(meta, rows)]), state, cfg
 
 
-def with_without(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], anchors: int,
-                 coef: float, **kw) -> tuple[pd.DataFrame, State]:
-    """One batched run of ``row`` on the same seeds without (lambda_anchor = 0) and with anchoring (``coef``),
-    ``anchors`` anchored features: the frame of :func:`run_row` with a bool column ``anchored``, and the state
-    (2 len(seeds) models, those without anchoring first). ``kw`` goes to :func:`run_row`."""
-    if coef <= 0:
-        raise ValueError(f"coef={coef} must be > 0: the comparison arm is lambda_anchor = 0")
-    f, st, _ = run_row(wld, row, practice, n_q, seeds, sweep=("anchor_coef", [0.0, coef]), anchors=anchors, **kw)
-    return f.assign(anchored=f["value"] > 0), st
+def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], sweep: tuple = (),
+               anchors: int = 0, anchor_coef: float = 0.1, anchor_seed: int = 0, arms=ARMS, tau: float = 0.95,
+               device: str = "cpu", points: int = 20, **overrides) -> tuple[pd.DataFrame, State]:
+    """Train one row as one batched run and record every model's curves (:class:`BenchMetrics` at
+    :func:`~sdl_paper.studies.curves.curve_steps`, over the non-anchored features when ``anchors`` > 0).
+
+    Models: every value of ``sweep = (field, values)`` (e.g. ``("lr", [1e-4, 3e-4, 1e-3])``), times, when
+    ``anchors`` > 0, the ``arms`` (default the three :data:`ARMS`: none: lambda_anchor = 0; anchored: the true
+    directions; random span: :func:`random_span_anchors`, same m and lambda), times ``seeds``; the same seeds in
+    every setting and arm.
+    Returns (curves: one row per step and model with columns step, seed, value, arm, row, practice, anchors and
+    the metrics; the state).
+    """
+    gt = instantiations.get(ROWS[row][0]).view(wld)
+    field, values = sweep if sweep else (None, [None])
+    if anchors and (not arms or set(arms) - set(ARMS)):
+        raise ValueError(f"arms={arms!r}; allowed: a non-empty subset of {ARMS}")
+    arms = tuple(arms) if anchors else ("none",)
+    meta = [dict(value=v, arm=a, seed=s) for v in values for a in arms for s in seeds]
+    if field is not None:
+        overrides[field] = tuple(m["value"] for m in meta)
+    anchored, evaluated = split_anchors(gt.n, anchors, anchor_seed)
+    A = None
+    if anchors:
+        true, ctrl = anchors_for(gt, anchored), random_span_anchors(gt, anchored, anchor_seed)
+        A = {name: torch.stack([(ctrl if m["arm"] == "random span" else true)[name] for m in meta])
+             for name in ("A_p", "A_r")}
+        overrides |= {"anchors": anchors,
+                      "anchor_coef": tuple(0.0 if m["arm"] == "none" else anchor_coef for m in meta)}
+    cfg = row_config(row, practice, tau=tau, **overrides)
+    track = Tracking(steps=curve_steps(cfg.steps, points),
+                     measure=BenchMetrics(gt, evaluated if anchors else None, tau))
+    state = train(gt, cfg, n_q, [m["seed"] for m in meta], anchors=A, progress=False, desc=row, device=device,
+                  callback=track)
+    to_device(state, "cpu")
+    out = [{"step": t["step"], **meta[k], **r} for t in state.tracked for k, r in enumerate(t["models"])]
+    return pd.DataFrame(out).assign(row=row, practice=practice, anchors=anchors, field=field), state
+
+
+def match_l0(wld: ground_truth.World, row: str, practice: str, n_q: int, target: float, values, seed: int = 0,
+             **overrides) -> tuple[float, pd.DataFrame]:
+    """The coefficient of ``row``'s sparsity penalty (:data:`SWEPT`) among ``values`` whose final L0 is nearest
+    ``target`` in log (e.g. the TopK row's k), from one batched run of one seed per value (``overrides`` as in
+    :func:`run_row`: steps, lr, ...). Returns (value, frame of the run: value, L0 and the metrics)."""
+    if row not in SWEPT:
+        raise ValueError(f"row {row!r} has no sparsity coefficient to match; rows with one: {', '.join(SWEPT)}")
+    if target <= 0:
+        raise ValueError(f"target L0 {target} must be > 0")
+    f, _, _ = run_row(wld, row, practice, n_q, [seed], sweep=(SWEPT[row], list(values)), **overrides)
+    gap = (f["L0"].clip(lower=1e-3) / target).map(math.log).abs()
+    return float(f.loc[gap.idxmin(), "value"]), f
 
 
 def ablation(name: str, values, make, run) -> tuple[list[pd.DataFrame], list]:
@@ -160,20 +216,6 @@ def ablation(name: str, values, make, run) -> tuple[list[pd.DataFrame], list]:
             continue
         frames.append(run(wld).assign(ablation=name, setting=v))
     return frames, unreachable
-
-
-def summary(frame: pd.DataFrame, by: list[str], cols=METRICS) -> pd.DataFrame:
-    """Mean and standard error over seeds of ``cols`` for each group of ``by`` (columns ``<metric>``,
-    ``<metric>_se``; the standard error is NaN for a group of one seed, where it is undefined)."""
-    g = frame.groupby(by, sort=False, dropna=False)[list(cols)]
-    return g.mean().join(g.sem().add_suffix("_se")).reset_index()
-
-
-def summary_text(frame: pd.DataFrame, by: list[str], cols=METRICS, fmt: str = ".3f") -> pd.DataFrame:
-    """:func:`summary` for the page: indexed by ``by``, one ``mean ± se`` text column per metric (half the
-    columns of the numbers, so that a table fits the book's column)."""
-    s = summary(frame, by, cols)
-    return s[by].assign(**{c: [pm(m, e, fmt) for m, e in zip(s[c], s[f"{c}_se"])] for c in cols}).set_index(by)
 
 
 def pm(mean: float, se: float, fmt: str = ".3f") -> str:
@@ -194,52 +236,19 @@ def tau_curve(state: State, gt, taus, features: torch.Tensor | None = None) -> p
     return pd.DataFrame(rows)
 
 
-def run_table(wld: ground_truth.World, n_q: int, seeds: list[int], sweep_seeds: list[int], sweeps: dict,
-              practices=("theory", "standard"), track_every: int = 0, device: str = "cpu", rows=tuple(ROWS),
-              **common):
-    """Every row of ``rows`` under every practice: fixed rows with ``seeds`` (tracked every ``track_every``
-    steps), swept rows over ``sweeps[row]`` (values of their coefficient, :data:`SWEPT`) with ``sweep_seeds``.
-    Returns (frame of :func:`run_row` rows, {(row, practice): (state, cfg)})."""
-    from ..training.progress import bar
-
-    frames, states = [], {}
-    jobs = [(r, p) for p in practices for r in rows]
-    for row, practice in bar(jobs, desc="Table 1 rows"):
-        if row in SWEPT:
-            f, st, cfg = run_row(wld, row, practice, n_q, sweep_seeds, sweep=(SWEPT[row], sweeps[row]),
-                                 device=device, **common)
-        else:
-            f, st, cfg = run_row(wld, row, practice, n_q, seeds, track_every=track_every, device=device, **common)
-        frames.append(f)
-        states[(row, practice)] = (st, cfg)
-    return pd.concat(frames, ignore_index=True), states
+def curve_table(judged: pd.DataFrame, by: list[str], paper_col: int | None = 0) -> pd.DataFrame:
+    """A :func:`~sdl_paper.studies.curves.judged` table for the page, indexed by ``by``: peak and final encoder-row
+    M_GT (mean ± standard error over seeds), the step of the peak, the decoder's at both steps, the convergence
+    status and, when ``paper_col`` is given, the paper's Table 1 entry of the row (0: M_GT, 2: with anchoring)."""
+    out = judged[by].assign(**{
+        "peak enc": [pm(m, e, ".1%") for m, e in zip(judged["peak"], judged["peak_se"])],
+        "at step": [f"{s:.0f}" for s in judged["peak_step"]],
+        "dec at peak": [f"{d:.0%}" for d in judged["paired_at_peak"]],
+        "final enc": [pm(m, e, ".1%") for m, e in zip(judged["final"], judged["final_se"])],
+        "dec final": [f"{d:.0%}" for d in judged["paired_final"]],
+        "status": judged["status"]})
+    if paper_col is not None:
+        out["paper"] = [f"{PAPER_TABLE1[r][paper_col]:.1%}" for r in judged["row"]]
+    return out.set_index(by)
 
 
-def best_setting(frame: pd.DataFrame, by: str = "M_GT_dec") -> pd.DataFrame:
-    """For each (row, practice): the swept value with the highest mean ``by`` (fixed rows: their only setting)."""
-    s = summary(frame, ["row", "practice", "value"])
-    return s.loc[s.groupby(["row", "practice"], sort=False)[by].idxmax()].reset_index(drop=True)
-
-
-def paper_vs_ours(frame: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 side by side: the paper's encoder-row M_GT / M_IP, ours per practice (mean ± standard error
-    over seeds) over encoder rows and decoder columns, MCC and L0; swept rows at their best setting."""
-    best = best_setting(frame)
-    out = []
-    for _, r in best.iterrows():
-        p_gt, p_ip = PAPER_TABLE1[r["row"]][:2]
-        out.append({"row": r["row"], "practice": r["practice"], "paper M_GT enc": f"{p_gt:.1%}",
-                    "paper M_IP enc": f"{p_ip:.3f}",
-                    "M_GT enc": pm(r["M_GT_enc"], r["M_GT_enc_se"], ".1%"),
-                    "M_IP enc": pm(r["M_IP_enc"], r["M_IP_enc_se"]),
-                    "M_GT dec": pm(r["M_GT_dec"], r["M_GT_dec_se"], ".1%"),
-                    "MCC": f"{r['MCC']:.3f}", "L0": f"{r['L0']:.1f}",
-                    "setting": "" if pd.isna(r["value"]) else f"{SWEPT[r['row']]} = {r['value']:g}"})
-    return pd.DataFrame(out)
-
-
-def anchoring_gain(frame: pd.DataFrame, cols=("M_GT_enc", "M_IP_enc", "M_GT_dec", "MCC")):
-    """(pairs, gain) of a frame of :func:`with_without` runs: ``pairs`` indexed by (row, seed) with columns
-    (metric, anchored), ``gain`` the with-minus-without difference per (row, seed) and metric."""
-    pairs = frame.pivot_table(index=["row", "seed"], columns="anchored", values=list(cols))
-    return pairs, pairs.xs(True, axis=1, level=1) - pairs.xs(False, axis=1, level=1)

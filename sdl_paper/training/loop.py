@@ -123,14 +123,16 @@ def _check_seeds(seeds) -> list[int]:
     return list(seeds)
 
 
-def _check_anchors(anchors, cfg: Config, n_p: int, n_r: int) -> None:
+def _check_anchors(anchors, cfg: Config, n_p: int, n_r: int, K: int) -> None:
     if bool(cfg.anchors) != (anchors is not None):
         raise ValueError(f"cfg.anchors={cfg.anchors} but anchors are {'given' if anchors is not None else 'missing'}"
                          ": pass both (anchors={'A_p': (m, n_p), 'A_r': (n_r, m)} with m = cfg.anchors) or neither")
-    if anchors is not None and (tuple(anchors["A_p"].shape) != (cfg.anchors, n_p)
-                                or tuple(anchors["A_r"].shape) != (n_r, cfg.anchors)):
-        raise ValueError(f"anchors must be A_p ({cfg.anchors}, {n_p}) and A_r ({n_r}, {cfg.anchors}); got "
-                         f"{tuple(anchors['A_p'].shape)}, {tuple(anchors['A_r'].shape)}")
+    if anchors is None:
+        return
+    m, got = cfg.anchors, (tuple(anchors["A_p"].shape), tuple(anchors["A_r"].shape))
+    if got not in (((m, n_p), (n_r, m)), ((K, m, n_p), (K, n_r, m))):
+        raise ValueError(f"anchors must be A_p ({m}, {n_p}) and A_r ({n_r}, {m}), shared by all models, or per "
+                         f"model A_p ({K}, {m}, {n_p}) and A_r ({K}, {n_r}, {m}); got {got[0]}, {got[1]}")
 
 
 def check_run(source: Source, cfg: Config, n_q: int, seeds: list[int], state: State | None, anchors) -> None:
@@ -143,7 +145,7 @@ def check_run(source: Source, cfg: Config, n_q: int, seeds: list[int], state: St
                          "b_D, so set subtract_b_D=False")
     if cfg.track_every:
         source.W_p                                   # refuses when the source has no directions
-    _check_anchors(anchors, cfg, source.n_p, source.n_r)
+    _check_anchors(anchors, cfg, source.n_p, source.n_r, len(seeds))
     if cfg.batch_size % dist.world()[1]:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes "
                          f"({dist.world()[1]})")
@@ -170,7 +172,8 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
     Args:
         data: anything :func:`~sdl_paper.data.arrays.as_source` accepts (GroundTruth, Source, tensor (N, n_p),
             ``.npy`` / ``.safetensors`` path, iterable of batches).
-        anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` anchor directions (feature anchoring, ``cfg.anchors = m``).
+        anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` anchor directions (feature anchoring, ``cfg.anchors = m``),
+            shared by all models, or per model with a leading dimension K = len(seeds).
         device: ``cpu``, ``cuda`` or ``auto``; refused when absent.
         checkpoint: a folder written every ``checkpoint_every`` steps and at the end (see
             :func:`sdl_paper.training.checkpoint.save_checkpoint`).

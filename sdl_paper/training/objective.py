@@ -31,8 +31,9 @@ def _aux_loss(params, z, x_r, x_hat, cfg: Config, dead: Tensor) -> Tensor:
 
 
 def anchoring(params: dict[str, Tensor], cfg: Config, anchors: dict[str, Tensor], like: Tensor) -> Tensor:
-    """Feature anchoring (K,): lambda (||W_E[:m] - A_p||^2 + ||W_D[:, :m] - A_r||^2) for m anchored latents."""
-    m = anchors["A_p"].shape[0]
+    """Feature anchoring (K,): lambda (||W_E[:m] - A_p||^2 + ||W_D[:, :m] - A_r||^2) for m anchored latents
+    (A_p (m, n_p) and A_r (n_r, m) shared by all models, or (K, m, n_p) and (K, n_r, m) per model)."""
+    m = anchors["A_p"].shape[-2]
     return per_model(cfg.anchor_coef, like) * ((params["W_E"][:, :m] - anchors["A_p"]).pow(2).sum((1, 2))
                                                + (params["W_D"][..., :m] - anchors["A_r"]).pow(2).sum((1, 2)))
 
@@ -44,7 +45,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     Args:
         dead: (K, n_q) bool, the latents AuxK may use (only with remedy ``auxk``).
         anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` known directions pulling the first m encoder rows and decoder
-            columns (feature anchoring, with coefficient ``cfg.anchor_coef``).
+            columns (feature anchoring, with coefficient ``cfg.anchor_coef``); per model with a leading K.
         ws: the training loop's :class:`~sdl_paper.model.sparse.Workspace` (sparse TopK path only): the sparse
             kernel adds its gradients into its buffers, which :meth:`~Workspace.attach` made the .grad.
     """

@@ -25,7 +25,8 @@ def clip_per_model(params: dict[str, Tensor], max_norm: float) -> None:
 def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -> None:
     """One Adam update of every parameter from its .grad (bias correction by the global step); ``lr`` is a float
     or one value per model. torch's fused Adam kernel (one pass over each tensor, where the textbook sequence of
-    element-wise operations takes eight; benchmarks/RESULTS.md); same update up to rounding."""
+    element-wise operations takes eight; benchmarks/RESULTS.md); same update up to rounding. With one lr per model,
+    one call at lr 1 whose step each model then scales by its lr (equal to a call per model up to rounding)."""
     b1, b2 = betas
     names = list(state.params)
     # Adam is element-wise: a column-major W_D, its gradient and moments go in as their contiguous transposes, which
@@ -35,10 +36,12 @@ def adam_step(state: State, lr, betas: tuple[float, float], eps: float = 1e-8) -
     t = [torch.tensor(float(state.step + 1), device=params[0].device)] * len(params)   # one per tensor
     kw = dict(beta1=b1, beta2=b2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
     with torch.no_grad():
-        if isinstance(lr, tuple):                           # one call per model, on its slices
-            for k, lr_k in enumerate(lr):
-                torch._fused_adam_([p[k] for p in params], [g[k] for g in grads], [x[k] for x in m],
-                                   [x[k] for x in v], [], t, lr=lr_k, **kw)
+        if isinstance(lr, tuple):       # one call at lr 1, each model's step then scaled by its lr (one call per
+            before = [p.clone() for p in params]           # model on its slices costs more than the whole step)
+            torch._fused_adam_(params, grads, m, v, [], t, lr=1.0, **kw)
+            scale = torch.tensor(lr, dtype=params[0].dtype, device=params[0].device)
+            for p, p0 in zip(params, before):
+                p.sub_(p0).mul_(scale.view(-1, *([1] * (p.ndim - 1)))).add_(p0)
         else:
             torch._fused_adam_(params, grads, m, v, [], t, lr=float(lr), **kw)
     for p in state.params.values():

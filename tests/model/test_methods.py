@@ -70,7 +70,7 @@ def test_matryoshka_reconstructs_every_prefix_mean_in_theory_and_sum_in_standard
 
 
 def test_saelens_names_come_from_the_registry():
-    assert EXPORTABLE == ("relu", "relu_dec", "jumprelu", "topk")
+    assert EXPORTABLE == ("relu", "relu_dec", "jumprelu", "topk", "matryoshka_k")   # the last: TopK codes
     assert all(methods.get(n).saelens is None for n in ("batchtopk", "matryoshka"))
 
 
@@ -91,3 +91,28 @@ def test_a_new_method_is_one_registry_entry(monkeypatch):
     assert state.step == 30 and losses[-1] < losses[0]
     with pytest.raises(ValueError, match="allowed: .*relu_l2"):
         Config(method="gated")
+
+
+def test_the_papers_matryoshka_averages_topk_reconstructions_over_its_k_levels():
+    cfg = Config(method="matryoshka_k", k=3, k_levels=(1, 3))
+    params = init_params(2, 4, 7, 4, cfg, [0, 1])
+    x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1))
+    from sdl_paper.model.dictionary import decode, encode
+    z, a = encode(params, x, cfg)
+    top1 = z * (z >= z.max(-1, keepdim=True).values) * (z > 0)          # the one largest positive, by hand
+    err = [(x - decode(params, c, cfg)).pow(2).sum(-1).mean(1) for c in (top1, a)]
+    got = cfg.impl.reconstruction(x, decode(params, a, cfg), a, params, cfg, decode)
+    assert torch.allclose(got, (err[0] + err[1]) / 2, atol=1e-6)
+    # one level, k itself: TopK's loss
+    one = Config(method="matryoshka_k", k=3, k_levels=(3,))
+    assert torch.allclose(one.impl.reconstruction(x, decode(params, a, one), a, params, one, decode), err[1])
+    assert methods.k_levels(Config(method="matryoshka_k", k=6)) == (2, 3, 6)
+
+
+def test_k_levels_belong_to_the_papers_matryoshka_and_end_at_k():
+    with pytest.raises(ValueError, match="k_levels only apply to method='matryoshka_k'"):
+        Config(method="topk", k=4, k_levels=(2, 4))
+    with pytest.raises(ValueError, match="ending at k=4"):
+        Config(method="matryoshka_k", k=4, k_levels=(1, 2))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        Config(method="matryoshka_k", k=4, k_levels=(2, 2, 4))

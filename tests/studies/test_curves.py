@@ -32,12 +32,38 @@ def test_over_seeds_gives_mean_and_standard_error():
 @pytest.mark.parametrize("enc, dec, status", [
     ([[0.0, 0.3, 0.5, 0.5], [0.0, 0.3, 0.52, 0.52]], [[1.0] * 4] * 2, "converged"),
     ([[0.0, 0.3, 0.5, 0.2], [0.0, 0.3, 0.52, 0.22]], [[1.0] * 4] * 2, "still changing"),
-    ([[0.0, 0.3, 0.5, 0.5], [0.0, 0.3, 0.52, 0.52]], [[0.2, 0.5, 0.9, 0.9]] * 2, "not converged"),
+    ([[0.0, 0.3, 0.5, 0.5], [0.0, 0.3, 0.52, 0.52]], [[0.2, 0.5, 0.7, 0.9]] * 2, "not converged"),
     ([[0.0, 0.3, 0.5, 0.5]], [[1.0] * 4], "too few seeds"),
 ])
 def test_convergence_rule_has_each_outcome(enc, dec, status):
     got = curves.convergence(_curves(enc, dec), ["row"], floor=0.0).iloc[0]
     assert got["status"] == status, got.to_dict()
+
+
+def test_convergence_measures_the_last_third_however_sparse_the_tracked_steps():
+    # log-spaced steps put only the last step in the last third: the change is measured from step 30 (<= 2/3 of
+    # 99), so the late fall counts
+    c = _curves([[0.0, 0.5, 0.5, 0.1], [0.0, 0.52, 0.52, 0.12]], [[1.0] * 4] * 2, steps=(0, 10, 30, 99))
+    got = curves.convergence(c, ["row"]).iloc[0]
+    assert got["status"] == "still changing" and got["from_step"] == 30
+
+
+def test_convergence_plateau_level_is_optional():
+    c = _curves([[0.0, 0.3, 0.5, 0.5], [0.0, 0.3, 0.52, 0.52]], [[0.2, 0.5, 0.9, 0.9]] * 2)   # stable at 0.9
+    assert curves.convergence(c, ["row"]).iloc[0]["status"] == "converged"
+    assert curves.convergence(c, ["row"], plateau=0.95).iloc[0]["status"] == "not converged"
+
+
+def test_curve_steps_reach_into_the_last_third():
+    steps = curves.curve_steps(6000)
+    assert steps[0] == 0 and steps[-1] == 5999 and len([s for s in steps if s > 4000]) >= 3
+    assert set(log_steps(6000, 20)) <= set(steps)
+
+
+def test_judged_joins_peak_final_and_status():
+    c = _curves([[0.0, 0.6, 0.5, 0.5], [0.0, 0.4, 0.52, 0.52]], [[1.0] * 4] * 2)
+    j = curves.judged(c, ["row"]).iloc[0]
+    assert j["peak"] == pytest.approx(0.56) and j["final"] == pytest.approx(0.51) and j["status"] == "converged"
 
 
 def test_convergence_floor_keeps_identical_seeds_from_counting_every_move():
@@ -59,3 +85,10 @@ def test_a_tracked_bench_run_gives_curves_at_log_spaced_steps():
     assert final.equals(pd.DataFrame([dict(step=steps[-1], seed=s, **m, row="TopK SAE") for s, m in
                                       zip([0, 1], lrb.evaluate(state, gt, cfg))]))
     assert c["L0"].max() <= 2.0                                   # TopK with k = 2
+
+
+def test_convergence_catches_a_rise_and_fall_inside_the_last_third():
+    steps = (0, 10, 70, 80, 90, 99)
+    c = _curves([[0.0, 0.2, 0.5, 0.9, 0.5, 0.5], [0.0, 0.2, 0.52, 0.92, 0.52, 0.52]], [[1.0] * 6] * 2, steps=steps)
+    got = curves.convergence(c, ["row"], floor=1 / 42).iloc[0]
+    assert got["status"] == "still changing" and got["enc_change"] == pytest.approx(0.4)

@@ -83,52 +83,65 @@ def test_run_row_with_anchors_evaluates_the_other_features():
     assert cfg.anchors == 3 and f.iloc[0]["anchors"] == 3
 
 
-def _frame():
-    rows = []
-    for practice, values in [("theory", [0.1, 1.0]), ("standard", [0.1, 1.0])]:
-        for v in values:
-            for seed, noise in [(0, -0.05), (1, 0.05)]:
-                dec = (0.2 if v == 0.1 else 0.6) + (0.1 if practice == "standard" else 0) + noise
-                rows.append({"row": "ReLU SAE", "practice": practice, "value": v, "seed": seed,
-                             "M_GT_dec": dec, "M_GT_enc": 0.0, "M_IP_enc": 0.5, "MCC": 0.4, "L0": 3.0})
-    rows.append({"row": "TopK SAE", "practice": "theory", "value": float("nan"), "seed": 0, "M_GT_dec": 0.9,
-                 "M_GT_enc": 0.8, "M_IP_enc": 0.97, "MCC": 0.9, "L0": 2.0})
-    return pd.DataFrame(rows)
+def test_random_span_anchors_lie_in_the_span_of_the_anchored_features_and_are_not_them():
+    gt = instantiations.get("transcoder").view(_world())
+    idx = torch.tensor([1, 4, 6])
+    R, A = lrb.random_span_anchors(gt, idx, seed=0), lrb.anchors_for(gt, idx)
+    assert R["A_p"].shape == A["A_p"].shape and R["A_r"].shape == A["A_r"].shape
+    assert torch.allclose(R["A_p"].norm(dim=1), torch.ones(3)) and torch.allclose(R["A_r"].norm(dim=0), torch.ones(3))
+    for W, X in ((gt.W_p[:, idx], R["A_p"].T), (gt.W_r[:, idx], R["A_r"])):
+        coef = torch.linalg.lstsq(W, X).solution                  # in the span: the residual vanishes
+        assert torch.allclose(W @ coef, X, atol=1e-5)
+    assert (A["A_p"] @ R["A_p"].T).abs().max() < 0.999          # not the true directions themselves
+    assert torch.equal(R["A_p"], lrb.random_span_anchors(gt, idx, seed=0)["A_p"])
 
 
-def test_best_setting_takes_the_best_mean_per_row_and_practice_and_keeps_fixed_rows():
-    cols = ("M_GT_dec", "M_GT_enc", "M_IP_enc", "MCC", "L0")
-    best = lrb.best_setting(_frame()[["row", "practice", "value", "seed", *cols]].assign(
-        M_IP_dec=0, EV=0, dead=0))
-    assert best[["row", "practice"]].values.tolist() == [["ReLU SAE", "theory"], ["ReLU SAE", "standard"],
-                                                         ["TopK SAE", "theory"]]
-    assert best["value"].iloc[0] == best["value"].iloc[1] == 1.0 and math.isnan(best["value"].iloc[2])
-    assert best["M_GT_dec"].tolist() == pytest.approx([0.6, 0.7, 0.9])
-    assert best["M_GT_dec_se"].iloc[0] == pytest.approx(0.05)        # sem of (0.55, 0.65)
-    assert math.isnan(best["M_GT_dec_se"].iloc[2])                    # one seed: undefined, not 0
-
-
-def test_paper_vs_ours_puts_the_papers_number_beside_ours_and_names_the_setting():
-    t = lrb.paper_vs_ours(_frame().assign(M_IP_dec=0, EV=0, dead=0)).set_index(["row", "practice"])
-    relu = t.loc[("ReLU SAE", "standard")]
-    assert relu["paper M_GT enc"] == "0.0%" and relu["paper M_IP enc"] == "0.205"
-    assert relu["M_GT dec"] == "70.0% ± 5.0%" and relu["setting"] == "l1 = 1"
-    topk = t.loc[("TopK SAE", "theory")]
-    assert topk["paper M_GT enc"] == "84.9%" and topk["setting"] == ""
-    assert topk["M_GT enc"] == "80.0% (1 seed)" and "±" not in topk["M_IP enc"]
-
-
-def test_with_without_pairs_the_same_seeds_and_the_anchors_pull_only_the_anchored_arm():
+def test_run_curves_orders_settings_arms_seeds_and_records_every_model():
     wld = _world()
-    f, st = lrb.with_without(wld, "TopK SAE", "theory", 12, [0, 1], 3, 5.0, k=2, steps=80, batch_size=32,
-                             lr=0.03)
-    assert f["anchored"].tolist() == [False, False, True, True] and f["seed"].tolist() == [0, 1, 0, 1]
-    A = lrb.anchors_for(wld.view([0], [0]), lrb.split_anchors(10, 3, 0)[0])
+    c, st = lrb.run_curves(wld, "TopK SAE", "theory", 12, [0, 1], sweep=("lr", [0.01, 0.03]), anchors=3,
+                           anchor_coef=5.0, k=2, steps=60, batch_size=32, points=5)
+    models = c[c["step"] == c["step"].max()]
+    assert len(models) == 2 * 3 * 2 and st.params["W_E"].shape[0] == 12
+    assert models["value"].tolist() == [0.01] * 6 + [0.03] * 6
+    assert models["arm"].tolist()[:6] == ["none"] * 2 + ["anchored"] * 2 + ["random span"] * 2
+    assert models["seed"].tolist() == [0, 1] * 6
+    assert c["step"].min() == 0 and c["step"].max() == 59 and (c["anchors"] == 3).all()
+    # each arm is pulled to its own anchors: the anchored arm to the features, the control to its directions
+    gt = wld.view([0], [0])
+    idx = lrb.split_anchors(10, 3, 0)[0]
     W = st.params["W_D"][:, :, :3]
-    cos = (W / W.norm(dim=1, keepdim=True) * A["A_r"]).sum(1).mean(1)       # (4,)
-    assert (cos[2:] > cos[:2].max() + 0.2).all(), cos
-    with pytest.raises(ValueError, match="coef"):
-        lrb.with_without(wld, "TopK SAE", "theory", 12, [0], 3, 0.0)
+    W = W / W.norm(dim=1, keepdim=True)
+    true, ctrl = ((W * a["A_r"]).sum(1).mean(1) for a in (lrb.anchors_for(gt, idx), lrb.random_span_anchors(gt, idx, 0)))
+    arm = models["arm"].to_numpy()
+    assert true[arm == "anchored"].min() > true[arm == "none"].max() + 0.2, true
+    assert ctrl[arm == "random span"].min() > ctrl[arm == "anchored"].max(), ctrl
+    with pytest.raises(ValueError, match="arms"):
+        lrb.run_curves(wld, "TopK SAE", "theory", 12, [0], anchors=3, arms=("placebo",), k=2, steps=5)
+
+
+def test_match_l0_picks_the_coefficient_nearest_the_target_and_refuses_fixed_rows():
+    wld = _world()
+    v, f = lrb.match_l0(wld, "ReLU SAE", "theory", 12, 2.0, [0.0, 1.0, 30.0], steps=80, batch_size=32,
+                        lr=0.01)
+    gap = (f.set_index("value")["L0"] / 2.0).map(math.log).abs()
+    assert v == gap.idxmin() and f["L0"].iloc[0] > f["L0"].iloc[-1]       # the coefficient moves L0
+    with pytest.raises(ValueError, match="no sparsity coefficient"):
+        lrb.match_l0(wld, "TopK SAE", "theory", 12, 2.0, [1.0])
+    with pytest.raises(ValueError, match="target"):
+        lrb.match_l0(wld, "ReLU SAE", "theory", 12, 0.0, [1.0])
+
+
+def test_curve_table_writes_mean_and_se_and_the_papers_entry():
+    judged = pd.DataFrame({"row": ["TopK SAE", "ReLU SAE"], "value": [1e-3, 1e-3], "peak": [0.5, 0.0],
+                           "peak_se": [0.1, float("nan")], "peak_step": [960.0, 0.0], "paired_at_peak": [1.0, 0.2],
+                           "final": [0.0, 0.0], "final_se": [0.0, float("nan")], "paired_final": [1.0, 0.3],
+                           "status": ["converged", "too few seeds"]})
+    t = lrb.curve_table(judged, ["row", "value"])
+    top = t.loc[("TopK SAE", 1e-3)]
+    assert (top["peak enc"], top["at step"], top["final enc"], top["paper"]) == ("50.0% ± 10.0%", "960",
+                                                                                 "0.0% ± 0.0%", "84.9%")
+    assert t.loc[("ReLU SAE", 1e-3), "peak enc"] == "0.0% (1 seed)"
+    assert lrb.curve_table(judged, ["row", "value"], paper_col=2).loc[("TopK SAE", 1e-3), "paper"] == "87.6%"
 
 
 def test_ablation_tags_each_setting_and_lists_the_worlds_the_bench_cannot_generate():
@@ -136,9 +149,3 @@ def test_ablation_tags_each_setting_and_lists_the_worlds_the_bench_cannot_genera
                                    lambda w: pd.DataFrame({"n": [w.view([0], [0]).n]}))
     assert missing == [0.01]                         # 40 unit vectors in 8 dimensions: M = 0.01 is out of reach
     assert [(f["ablation"][0], f["setting"][0], f["n"][0]) for f in frames] == [("M", 0.4, 40), ("M", 0.5, 40)]
-
-
-def test_summary_text_writes_mean_and_standard_error_per_group():
-    f = pd.DataFrame({"row": ["a", "a", "b"], "seed": [0, 1, 0], "MCC": [0.2, 0.4, 0.5]})
-    t = lrb.summary_text(f, ["row"], cols=("MCC",), fmt=".2f")
-    assert t.loc["a", "MCC"] == f"0.30 ± {0.1:.2f}" and t.loc["b", "MCC"] == "0.50 (1 seed)"

@@ -7,83 +7,107 @@ from sdl_paper.studies.lrb import ROWS
 from sdl_paper.studies.verdicts import bench
 
 
-def test_table1_needs_the_topk_family_within_ten_points_and_relu_below_five_percent():
-    family = {"TopK SAE": 0.80, "BatchTopK SAE": 0.85, "Matryoshka SAE": 0.90}
-    ours = {"standard": 0.8, "theory": 0.1}
-    v = bench.table1(family, 0.0, ours, 1.0, 32, 42)
-    assert v.verdict == "reproduced"
-    assert v.evidence == ("TopK SAE encoder-row M_GT 80% (standard), 10% (theory) vs the paper's 84.9%; decoder "
-                          "columns 100%; ReLU SAE and JumpReLU SAE encoder rows up to 0% over their sweeps "
-                          "(n_p = 32, n = 42)")
-    assert bench.table1(family | {"BatchTopK SAE": 0.7}, 0.0, ours, 1.0, 32, 42).verdict == "not reproduced"
-    assert bench.table1(family, 0.05, ours, 1.0, 32, 42).verdict == "not reproduced"
-
-
-def test_coders_need_both_within_ten_points_of_the_paper():
-    dec = {"TopK transcoder": 0.9, "TopK crosscoder": 0.8}
-    v = bench.coders({"TopK transcoder": 0.3, "TopK crosscoder": 0.5}, dec)
-    assert v.verdict == "reproduced" and v.evidence == (
-        "encoder rows: transcoder 30% (paper 23.6%), crosscoder 50% (paper 56.4%); decoder columns 90% and 80% "
-        "(standard practice)")
-    assert bench.coders({"TopK transcoder": 0.0, "TopK crosscoder": 0.5}, dec).verdict == "not reproduced"
-
-
-def _anchoring_frame(gain=0.2, relu_anchored=0.0, zero_row=None, zero_row_ip_gain=(0.01, 0.02),
-                     stays_row="ReLU SAE"):
-    """Every row with and without anchoring, two seeds: the claimed rows at 0.5 gain ``gain`` in M_GT_enc;
-    ReLU and JumpReLU at 0 (ReLU anchored at ``relu_anchored``); ``zero_row`` at 0 in both arms with M_IP
-    gains ``zero_row_ip_gain`` per seed."""
+def _judged(final=None, peak=None, status=None):
+    """A made-up :func:`curves.judged` table by (row, lr): every row converged at lr 1e-3 only, its final at the
+    paper's value (ReLU and JumpReLU at 0), its peak 0.05 above; lr 1e-4 not converged."""
+    final, peak, status = final or {}, peak or {}, status or {}
     rows = []
     for r in ROWS:
-        for seed in (0, 1):
-            for anchored in (False, True):
-                stays = paper.TABLE1[r][2] == 0
-                gt = 0.0 if stays or r == zero_row else 0.5 + gain * anchored
-                if r == stays_row and anchored:
-                    gt = relu_anchored
-                ip = 0.5 + (zero_row_ip_gain[seed] if r == zero_row else 0.01) * anchored
-                rows.append(dict(row=r, seed=seed, anchored=anchored, M_GT_enc=gt, M_IP_enc=ip,
-                                 M_GT_dec=gt, MCC=ip))
+        f = final.get(r, paper.TABLE1[r][0])
+        rows += [dict(row=r, value=1e-3, peak=peak.get(r, f + 0.05), peak_step=960, final=f,
+                      status=status.get(r, "converged")),
+                 dict(row=r, value=1e-4, peak=0.0, peak_step=5999, final=0.0, status="not converged")]
     return pd.DataFrame(rows)
 
 
-def test_anchoring_verdict_needs_every_claimed_row_to_gain_and_relu_to_stay_at_zero():
+def test_table1_reproduced_when_every_converged_final_matches_the_paper():
+    v = bench.table1(_judged())
+    assert v.verdict == "reproduced"
+    assert "TopK SAE: final 85%, peak 90% (lr 0.001, step 960) vs the paper's 84.9%: final" in v.evidence
+    assert v.numbers["TopK SAE"]["converged"] == [1e-3]
+
+
+def test_table1_not_reproduced_when_a_row_ends_far_from_the_paper_and_says_if_its_peak_matches():
+    v = bench.table1(_judged(final={"TopK SAE": 0.0}, peak={"TopK SAE": 0.8}))
+    assert v.verdict == "not reproduced" and v.numbers["TopK SAE"]["reads"] == "peak only"
+    v = bench.table1(_judged(final={"TopK SAE": 0.0}, peak={"TopK SAE": 0.5}))
+    assert v.verdict == "not reproduced" and v.numbers["TopK SAE"]["reads"] == "neither"
+    assert bench.table1(_judged(final={"ReLU SAE": 0.06})).verdict == "not reproduced"
+
+
+def test_table1_inconclusive_when_a_row_converged_at_no_learning_rate():
+    for r in ("Matryoshka SAE", "JumpReLU SAE"):
+        v = bench.table1(_judged(status={r: "still changing"}))
+        assert v.verdict == "inconclusive" and f"{r}: final: no lr converged" in v.evidence, r
+    # the coders' rows do not enter the TopK-family verdict
+    assert bench.table1(_judged(status={"TopK crosscoder": "not converged"})).verdict == "reproduced"
+    # a converged row that misses decides, whatever the rows that have not converged would do
+    v = bench.table1(_judged(final={"TopK SAE": 0.0}, status={"ReLU SAE": "still changing"}))
+    assert v.verdict == "not reproduced" and v.numbers["ReLU SAE"]["match"] is None
+
+
+def test_coders_follow_the_same_rule():
+    assert bench.coders(_judged()).verdict == "reproduced"
+    assert bench.coders(_judged(final={"TopK transcoder": 0.4})).verdict == "not reproduced"
+    assert bench.coders(_judged(status={"TopK crosscoder": "not converged"})).verdict == "inconclusive"
+
+
+def _arm_curves(gain=(0.2, 0.2, 0.2), control=(0.0, 0.0, 0.0), base=0.5, relu_anchored=0.0, late=None,
+                zero_row=None, ip_gain=(0.01, 0.02, 0.03)):
+    """Curves (two steps, three seeds) of every row in the three arms: the claimed rows end at ``base`` without
+    anchoring, + ``gain`` (per seed) anchored, + ``control`` under the random-span control; ReLU and JumpReLU at
+    0 (ReLU anchored at ``relu_anchored``); ``zero_row`` at 0 in every arm with M_IP gains ``ip_gain``; the row
+    ``late`` still moving in its last third."""
+    rows = []
+    for r in ROWS:
+        claimed = paper.TABLE1[r][2] > paper.TABLE1[r][0]
+        for seed in range(3):
+            for arm in ("none", "anchored", "random span"):
+                end = (0.0 if not claimed or r == zero_row else
+                       base + {"none": 0, "anchored": gain[seed], "random span": control[seed]}[arm])
+                if r == "ReLU SAE" and arm == "anchored":
+                    end = relu_anchored
+                ip = 0.5 + (ip_gain[seed] if arm == "anchored" and r == zero_row else 0.0)
+                start = end + (0.3 if r == late else 0.0)
+                rows += [dict(row=r, arm=arm, seed=seed, step=s, M_GT_enc=e, M_IP_enc=ip, M_GT_dec=1.0)
+                         for s, e in ((0, 0.0), (50, start), (99, end))]
+    return pd.DataFrame(rows)
+
+
+def test_anchoring_needs_a_gain_over_both_arms_beyond_the_seeds_spread():
     n, m = 42, 8                                            # one evaluated feature: 1 / 34
-    v = bench.anchoring(_anchoring_frame(), n, m, "standard")
-    verdict, text = v.verdict, v.evidence
-    assert verdict == "reproduced"
-    assert "TopK M_GT change +20.0 points" in text and "paper +2.7" in text and "8 of 42 anchored" in text
-    assert bench.anchoring(_anchoring_frame(gain=0.5 / 34), n, m, "theory").verdict == "not reproduced"
-    assert bench.anchoring(_anchoring_frame(gain=1.01 / 34), n, m, "theory").verdict == "reproduced"
-    for row in ("ReLU SAE", "JumpReLU SAE"):                # must stay at 0% with anchoring
-        f = _anchoring_frame(relu_anchored=0.1, stays_row=row)
-        assert bench.anchoring(f, n, m, "theory").verdict == "not reproduced", row
+    v = bench.anchoring(_arm_curves(), n, m)
+    assert v.verdict == "reproduced" and "TopK SAE: M_GT_enc gain +0.200, over control +0.200" in v.evidence
+    assert bench.anchoring(_arm_curves(gain=(0.5 / 34,) * 3), n, m).verdict == "not reproduced"   # < 1 feature
+    assert bench.anchoring(_arm_curves(gain=(0.3, -0.2, 0.2)), n, m).verdict == "not reproduced"  # spread
+    assert bench.anchoring(_arm_curves(control=(0.2, 0.2, 0.2)), n, m).verdict == "not reproduced"  # control
+    assert bench.anchoring(_arm_curves(relu_anchored=0.1), n, m).verdict == "not reproduced"
 
 
-def test_anchoring_verdict_judges_a_row_at_zero_on_m_ip_in_every_seed():
-    f = _anchoring_frame(zero_row="TopK transcoder")
-    v = bench.anchoring(f, 42, 8, "theory")
-    verdict, text = v.verdict, v.evidence
-    assert verdict == "reproduced" and "M_GT for 4 and M_IP for the rest of 5 rows" in text
-    f = _anchoring_frame(zero_row="TopK transcoder", zero_row_ip_gain=(0.05, -0.01))   # falls in one seed
-    assert bench.anchoring(f, 42, 8, "theory").verdict == "not reproduced"
-    # at 0% without anchoring but not with it: judged on M_GT, so a rise under one feature fails even though
-    # M_IP rises in every seed
-    f = _anchoring_frame(zero_row="TopK transcoder")
-    f.loc[(f["row"] == "TopK transcoder") & f["anchored"], "M_GT_enc"] = 0.5 / 34
-    v = bench.anchoring(f, 42, 8, "theory")
-    verdict, text = v.verdict, v.evidence
-    assert verdict == "not reproduced" and "M_GT for 5 and M_IP for the rest of 5 rows" in text
+def test_anchoring_judges_a_row_at_zero_on_m_ip_and_is_inconclusive_before_convergence():
+    v = bench.anchoring(_arm_curves(zero_row="TopK transcoder"), 42, 8)
+    assert v.verdict == "reproduced" and v.numbers["TopK transcoder"]["metric"] == "M_IP_enc"
+    f = _arm_curves(zero_row="TopK transcoder", ip_gain=(0.05, -0.04, 0.0))
+    assert bench.anchoring(f, 42, 8).verdict == "not reproduced"
+    v = bench.anchoring(_arm_curves(late="BatchTopK SAE"), 42, 8)
+    assert v.verdict == "inconclusive" and "BatchTopK SAE: M_GT_enc" in v.evidence
+    assert "(not converged)" in v.evidence
+    # a converged row without a gain decides, whatever the row still moving would do
+    assert bench.anchoring(_arm_curves(late="BatchTopK SAE", relu_anchored=0.2), 42, 8).verdict == "not reproduced"
 
 
 def _ablation_frame(k=(0.95, 0.9, 0.8), ratios=(1.04, 1.3, 1.82), relu_plain=0.0, relu_anchored=(1.0, 0.5, 0.1),
-                    dens=(0.5, 0.99), Ms=(0.9, 0.95)):
+                    dens=(0.5, 0.99), Ms=(0.9, 0.95), late=None):
+    """Curves (three steps, two seeds, arms none and anchored) of the four ablations; ``late`` = (ablation,
+    setting) moves by 0.3 in its last third."""
     rows = []
 
     def add(name, row, setting, plain, anchored):
         for seed in (0, 1):
-            rows.append(dict(ablation=name, row=row, setting=setting, seed=seed, anchored=False, M_GT_enc=plain))
-            rows.append(dict(ablation=name, row=row, setting=setting, seed=seed, anchored=True, M_GT_enc=anchored))
+            for arm, v in (("none", plain), ("anchored", anchored)):
+                rows.extend(dict(ablation=name, row=row, setting=setting, seed=seed, arm=arm, step=s,
+                                 M_GT_enc=v + (0.3 if (name, setting) == late else 0.0) * (s == 50),
+                                 M_GT_dec=1.0) for s in (0, 50, 99))
     for kk, v in zip((6, 12, 24), k):
         add("k", "TopK SAE", kk, v, v)
     plain = relu_plain if isinstance(relu_plain, tuple) else (relu_plain,) * len(ratios)
@@ -120,6 +144,12 @@ def test_ablation_verdicts_follow_their_rules():
         assert bench.ablations(_ablation_frame(**kw), ratios, {})[key].verdict == "not reproduced", kw
 
 
+def test_ablation_verdicts_are_inconclusive_where_a_run_has_not_converged():
+    v = bench.ablations(_ablation_frame(late=("k", 12)), [1.04, 1.3, 1.82], {})
+    assert v["ablation_k"].verdict == "inconclusive" and "not converged: k = 12 (none)" in v["ablation_k"].evidence
+    assert v["ablation_superposition"].verdict == "reproduced"
+
+
 def test_ablation_verdicts_need_two_values_of_m():
     f = _ablation_frame()
     f = f[~((f["ablation"] == "M") & (f["setting"] == 0.5))]
@@ -150,3 +180,39 @@ def test_tables_metrics_holds_for_consistent_tables_and_allows_rounding():
     assert bench.tables_metrics(ok).verdict == "holds"
     assert bench.tables_metrics({"T": {"a": (0.5, 0.47, 0.0, 0.1)}}).verdict == "false: counterexample"
     assert bench.tables_metrics({"T": {"a": (0.5, 0.47, 0.0, 0.1)}}, slack=0.01).verdict == "holds"
+
+
+def test_table4_contradicts_table1_and_holds_for_agreeing_tables():
+    v = bench.table4_vs_table1()
+    assert v.verdict == "false: counterexample" and "Table 4 85.50% / 0.292, Table 1 0.00% / 0.246" in v.evidence
+    agree = {1000: (0.0, 0.254, 0.0, 0.246)}
+    assert bench.table4_vs_table1(table4=agree).verdict == "holds"
+
+
+def test_table6_column_is_one_minus_s_and_a_differing_row_would_clear_it():
+    v = bench.table6_label()
+    assert v.verdict == "false: counterexample" and "equal Table 1's for 5 of 5" in v.evidence
+    assert "n (1 - S) = 990" in v.evidence and "Table 1 has 10" in v.evidence
+    other = dict(paper.TABLE6_AT_001, **{"TopK SAE": (0.5, 0.9, 0.6, 0.92)})
+    assert bench.table6_label(table6_at=other).verdict == "holds"
+
+
+def test_the_density_range_at_one_tenth_is_table_6s():
+    assert paper.ABLATIONS["1 - S at 0.1"] == (0.956, 0.997)
+
+
+def test_density_needs_two_values_and_finds_one_tenth_within_rounding():
+    f = _ablation_frame()
+    f.loc[(f["ablation"] == "1 - S") & (f["setting"] == 0.1), "setting"] = 1 - 0.9    # 0.09999999999999998
+    assert bench.ablations(f, [1.04, 1.3, 1.82], {})["ablation_interference_sparsity"].verdict == "reproduced"
+    one = f[~((f["ablation"] == "1 - S") & (f["setting"] == 0.01))]
+    assert bench.ablations(one, [1.04, 1.3, 1.82], {})["ablation_interference_sparsity"].verdict == \
+        "not testable here"
+
+
+def test_zero_means_below_five_percent_in_every_rule():
+    assert bench.ablations(_ablation_frame(relu_plain=0.03), [1.04, 1.3, 1.82], {})[
+        "ablation_superposition"].verdict == "reproduced"
+    assert bench.anchoring(_arm_curves(relu_anchored=0.03), 42, 8).verdict == "reproduced"
+    assert bench.table1(_judged(final={"ReLU SAE": 0.03})).verdict == "reproduced"
+    assert "M_IP 0.254 against 0.205" in bench.table4_vs_table1().evidence

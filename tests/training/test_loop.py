@@ -228,6 +228,24 @@ def test_per_model_hyperparameters_train_as_separate_runs(method, field):
     assert not torch.allclose(both.params["W_E"][0], other.params["W_E"][0], atol=1e-4)
 
 
+def test_per_model_anchors_train_as_separate_runs_and_bad_shapes_are_refused():
+    gt = _gt()
+    A = [{"A_p": gt.W_p[:, i:i + 2].T.clone(), "A_r": gt.W_r[:, i:i + 2].clone()} for i in (0, 2)]
+    cfg = _cfg(method="topk", steps=20, anchors=2, anchor_coef=1.0)
+    both = train(gt, cfg, 16, [3, 4], anchors={n: torch.stack([a[n] for a in A]) for n in ("A_p", "A_r")},
+                 progress=False)
+    for i, seed in enumerate([3, 4]):
+        one = train(gt, cfg, 16, [seed], anchors=A[i], progress=False)
+        for k in one.params:
+            assert torch.allclose(both.params[k][i], one.params[k][0], atol=1e-5), (k, i)
+    # the anchors do make a difference: model 0 trained towards the other anchors differs
+    other = train(gt, cfg, 16, [3], anchors=A[1], progress=False)
+    assert not torch.allclose(both.params["W_E"][0], other.params["W_E"][0], atol=1e-4)
+    with pytest.raises(ValueError, match=r"per model A_p \(2, 2, 8\)"):
+        train(gt, cfg, 16, [3, 4], anchors={n: torch.stack([a[n]] * 3) for n, a in zip(("A_p", "A_r"), A)},
+              progress=False)
+
+
 def test_per_model_hyperparameters_are_checked():
     with pytest.raises(TypeError, match="one per model"):
         _cfg(lr=(1e-3, "a"))

@@ -17,6 +17,7 @@ VERDICTS = (
     "not reproduced",
     "reproduced",
     "not testable here",
+    "inconclusive",
     "not yet tested",
 )
 
