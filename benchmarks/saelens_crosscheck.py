@@ -23,7 +23,9 @@ warnings.filterwarnings("ignore")
 import sae_lens  # noqa: E402
 from sae_lens.synthetic import FeatureDictionary, mean_correlation_coefficient, train_toy_sae  # noqa: E402
 
+import saelens_stream  # noqa: E402
 import sdl_paper as sdl  # noqa: E402
+from saelens_stream import Replay  # noqa: E402
 from sdl_paper.theory import metrics  # noqa: E402
 
 OUT = Path(__file__).with_name("SAELENS_CROSSCHECK.md")
@@ -35,23 +37,7 @@ x_eval = gt.sample(8192, torch.Generator().manual_seed(12345))[1]
 
 
 def stream(seed):
-    g = torch.Generator().manual_seed(seed + 777)
-    return [gt.coefficients.sample(BATCH, g) for _ in range(STEPS)]
-
-
-class Replay:
-    """The stream's codes, in order, for SAELens's trainer (it calls the generator with the batch size)."""
-
-    def __init__(self, codes):
-        self.codes, self.i = codes, 0
-
-    def sample(self, n):
-        assert n == BATCH
-        c = self.codes[self.i % len(self.codes)]
-        self.i += 1
-        return c
-
-    __call__ = sample
+    return saelens_stream.stream(gt, seed, STEPS, BATCH)
 
 
 def scores(W_D, codes, x_hat, seconds):
