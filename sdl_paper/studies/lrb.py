@@ -40,7 +40,6 @@ ROWS = {
 SWEPT = {"ReLU SAE": "l1", "JumpReLU SAE": "l0"}   # rows whose sparsity coefficient sets L0 (swept, not fixed)
 
 ARMS = ("none", "anchored", "random span")   # anchoring arms: lambda = 0, the true directions, the control
-METRICS = ("M_GT_enc", "M_IP_enc", "M_GT_dec", "M_IP_dec", "MCC", "L0", "EV", "dead")
 
 
 def world(n_p: int, n: int, S: float, M: float, seed: int = 0) -> ground_truth.World:
@@ -127,34 +126,25 @@ class BenchMetrics:
 
 def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], sweep: tuple = (),
             anchors: int = 0, anchor_seed: int = 0, tau: float = 0.95, device: str = "cpu", **overrides):
-    """Train one row (all ``seeds``, and all values of ``sweep = (field, values)``, as one batched run).
+    """Train one row (all ``seeds``, and all values of ``sweep = (field, values)``, as one batched run) and read
+    it at the end: :func:`run_curves` recording only the last step, every model anchored when ``anchors`` > 0.
 
     Returns (frame, state, cfg): one frame row per model with the metrics of :func:`evaluate` (over the
     non-anchored features when ``anchors`` > 0) and its seed, practice, row and swept value.
     """
-    gt = instantiations.get(ROWS[row][0]).view(wld)
-    field, values = sweep if sweep else (None, [None])
-    if field is not None:
-        overrides[field] = tuple(v for v in values for _ in seeds)
-    if anchors:
-        overrides |= {"anchors": anchors}
-    cfg = row_config(row, practice, tau=tau, **overrides)
-    anchored, evaluated = split_anchors(gt.n, anchors, anchor_seed)
-    A = anchors_for(gt, anchored) if anchors else None
-    all_seeds = [s for _ in values for s in seeds]
-    state = train(gt, cfg, n_q, all_seeds, anchors=A, progress=False, desc=row, device=device)
-    to_device(state, "cpu")
-    rows = evaluate(state, gt, cfg, evaluated if anchors else None, tau)
-    meta = [{"row": row, "practice": practice, "seed": s, "anchors": anchors, "value": v}
-            for v in values for s in seeds]
-    return pd.DataFrame([m | r for m, r in zip(meta, rows)]), state, cfg
+    coef = overrides.pop("anchor_coef", Config().anchor_coef)
+    c, state = run_curves(wld, row, practice, n_q, seeds, sweep, anchors, coef, anchor_seed, ("anchored",), tau,
+                          device, 0, **overrides)
+    frame = c[c["step"] == c["step"].max()].drop(columns=["step", "arm", "field"]).reset_index(drop=True)
+    return frame, state, Config.from_dict(state.config)
 
 
 def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], sweep: tuple = (),
                anchors: int = 0, anchor_coef: float = 0.1, anchor_seed: int = 0, arms=ARMS, tau: float = 0.95,
                device: str = "cpu", points: int = 20, **overrides) -> tuple[pd.DataFrame, State]:
     """Train one row as one batched run and record every model's curves (:class:`BenchMetrics` at
-    :func:`~sdl_paper.studies.curves.curve_steps`, over the non-anchored features when ``anchors`` > 0).
+    :func:`~sdl_paper.studies.curves.curve_steps` with ``points``, or only at the last step for ``points`` = 0;
+    over the non-anchored features when ``anchors`` > 0).
 
     Models: every value of ``sweep = (field, values)`` (e.g. ``("lr", [1e-4, 3e-4, 1e-3])``), times, when
     ``anchors`` > 0, the ``arms`` (default the three :data:`ARMS`: none: lambda_anchor = 0; anchored: the true
@@ -167,6 +157,9 @@ def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds
     field, values = sweep if sweep else (None, [None])
     if anchors and (not arms or set(arms) - set(ARMS)):
         raise ValueError(f"arms={arms!r}; allowed: a non-empty subset of {ARMS}")
+    if anchors and field == "anchor_coef":
+        raise ValueError("sweep over anchor_coef with anchors > 0: the arms set lambda_anchor (anchor_coef=); "
+                         "run one value per call")
     arms = tuple(arms) if anchors else ("none",)
     meta = [dict(value=v, arm=a, seed=s) for v in values for a in arms for s in seeds]
     if field is not None:
@@ -180,7 +173,7 @@ def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds
         overrides |= {"anchors": anchors,
                       "anchor_coef": tuple(0.0 if m["arm"] == "none" else anchor_coef for m in meta)}
     cfg = row_config(row, practice, tau=tau, **overrides)
-    track = Tracking(steps=curve_steps(cfg.steps, points),
+    track = Tracking(steps=curve_steps(cfg.steps, points) if points else (cfg.steps - 1,),
                      measure=BenchMetrics(gt, evaluated if anchors else None, tau))
     state = train(gt, cfg, n_q, [m["seed"] for m in meta], anchors=A, progress=False, desc=row, device=device,
                   callback=track)

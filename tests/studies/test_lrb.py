@@ -117,6 +117,9 @@ def test_run_curves_orders_settings_arms_seeds_and_records_every_model():
     assert ctrl[arm == "random span"].min() > ctrl[arm == "anchored"].max(), ctrl
     with pytest.raises(ValueError, match="arms"):
         lrb.run_curves(wld, "TopK SAE", "theory", 12, [0], anchors=3, arms=("placebo",), k=2, steps=5)
+    with pytest.raises(ValueError, match="sweep over anchor_coef"):          # the arms would overwrite it
+        lrb.run_curves(wld, "TopK SAE", "theory", 12, [0], sweep=("anchor_coef", [0.1, 1.0]), anchors=3, k=2,
+                       steps=5)
 
 
 def test_match_l0_picks_the_coefficient_nearest_the_target_and_refuses_fixed_rows():

@@ -75,11 +75,10 @@ def coders(judged: pd.DataFrame) -> Verdict:
     return _curve_verdict(_rows(judged, CODERS))
 
 
-def gain(curves: pd.DataFrame, row: str, arm: str, base: str, metric: str, floor: float) -> tuple[float, bool]:
-    """The final ``metric`` of ``arm`` minus ``base`` for ``row``, paired by seed: (mean, shown) with ``shown``
-    when the mean exceeds twice its standard error over seeds and ``floor``."""
-    pf = peak_final(curves[curves["row"] == row], ["arm"], metric).set_index(["arm", "seed"])["final"]
-    d = pf.xs(arm) - pf.xs(base)
+def gain(finals: pd.Series, arm: str, base: str, floor: float) -> tuple[float, bool]:
+    """``arm`` minus ``base`` of one row's final values ``finals`` (indexed by arm and seed), paired by seed:
+    (mean, shown) with ``shown`` when the mean exceeds twice its standard error over seeds and ``floor``."""
+    d = finals.xs(arm) - finals.xs(base)
     return float(d.mean()), bool(d.mean() > max(2 * d.sem(), floor))
 
 
@@ -100,14 +99,17 @@ def anchoring(curves: pd.DataFrame, n: int, anchors: int) -> Verdict:
     rows = list(dict.fromkeys(curves["row"]))
     out = {}
     for r in rows:
-        done = bool((status.loc[r] == "converged").all())
-        end = peak_final(curves[curves["row"] == r], ["arm"]).groupby("arm")["final"].mean()
+        done, rc = bool((status.loc[r] == "converged").all()), curves[curves["row"] == r]
+        finals = peak_final(rc, ["arm"]).set_index(["arm", "seed"])["final"]
+        end = finals.groupby(level="arm").mean()
         if PAPER_TABLE1[r][2] == 0:
             out[r] = dict(metric="M_GT_enc", final=float(end["anchored"]), converged=done,
                           match=(float(end["anchored"]) < ZERO_TOL) if done else None)
             continue
         metric, floor = (("M_IP_enc", 0.0) if (end.loc[["none", "anchored"]] == 0).all() else ("M_GT_enc", one))
-        (g, shown), (c, beats) = (gain(curves, r, "anchored", b, metric, floor) for b in ("none", "random span"))
+        if metric != "M_GT_enc":
+            finals = peak_final(rc, ["arm"], metric).set_index(["arm", "seed"])["final"]
+        (g, shown), (c, beats) = (gain(finals, "anchored", b, floor) for b in ("none", "random span"))
         out[r] = dict(metric=metric, gain=g, over_control=c, converged=done,
                       match=(shown and beats) if done else None)
 
