@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields, replace
 from . import methods
 
 PRACTICES = ("theory", "standard")
-REMEDIES = ("none", "resample", "auxk")
+REMEDIES = ("none", "resample", "auxk", "auxk_input")
+AUXK = ("auxk", "auxk_input")   # the remedies with an auxiliary loss on the dead latents
 PER_MODEL = ("l1", "l0", "lr", "init_scale", "anchor_coef")   # a float, or one value per model (batched sweeps)
 
 
@@ -150,8 +151,8 @@ class RemedyConfig:
         if (self.resample_at or self.resample_every) and self.remedy != "resample":
             raise ValueError(f"resample_at / resample_every only apply with remedy='resample' (remedy is "
                              f"{self.remedy!r}); drop them or set remedy='resample'")
-        if self.aux_k and self.remedy != "auxk":
-            raise ValueError(f"aux_k={self.aux_k} only applies with remedy='auxk' (remedy is {self.remedy!r})")
+        if self.aux_k and self.remedy not in AUXK:
+            raise ValueError(f"aux_k={self.aux_k} only applies with remedy in {AUXK} (remedy is {self.remedy!r})")
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.resample_at):
             raise ValueError(f"resample_at={self.resample_at} must hold steps >= 1")
 
@@ -227,7 +228,10 @@ class Config:
             to this value before the Adam step (0: off; SAELens: 1.0). amp: ``fp32`` or ``bf16`` (bfloat16
             autocast of the matmuls; loss and Adam stay fp32).
     Dead-latent remedies (:class:`RemedyConfig`):
-        remedy: ``none``, ``resample`` (Anthropic 2023), ``auxk`` (Gao et al. 2024).
+        remedy: ``none``, ``resample`` (Anthropic 2023), ``auxk`` (Gao et al. 2024: the dead latents reconstruct
+            the residual x_r - x_hat through W_D), ``auxk_input`` (the paper's eq. 8: they reconstruct x_p through a
+            separate decoder W_D', the parameter ``W_aux`` (K, n_p, n_q), trained with the model and not part of
+            the dictionary it yields).
         dead_window: a latent that has not fired for this many steps is dead (for remedies; logged as
             "window_dead"). aux_k: AuxK only: dead latents used per sample (0: n_p // 2). aux_coef: AuxK loss
             coefficient. resample_at: resample only: steps at which dead latents are resampled. resample_every:
@@ -259,6 +263,8 @@ class Config:
             if given[part] is not None and not isinstance(given[part], cls):
                 raise TypeError(f"{part}= must be a {cls.__name__}, got {type(given[part]).__name__}")
             object.__setattr__(self, part, given[part] if given[part] is not None else cls(**kw))
+        if self.remedy == "auxk_input" and self.sparse:
+            raise ValueError("remedy='auxk_input' trains on the dense path only: set sparse=None or False")
 
     def __getattr__(self, name: str):
         part = FIELDS.get(name)

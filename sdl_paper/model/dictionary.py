@@ -92,7 +92,21 @@ def init_params(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[i
     params = {"W_E": W_E} if cfg.tied else {"W_E": W_E, "W_D": W_D}
     if cfg.bias:
         params |= {"b_E": torch.zeros(K, n_q), "b_D": torch.zeros(K, n_r)}
+    if cfg.remedy == "auxk_input":
+        params["W_aux"] = aux_decoder(n_p, n_q, cfg, seeds)
     return params | cfg.impl.init_params(K, n_q, cfg)
+
+
+def aux_decoder(n_p: int, n_q: int, cfg: Config, seeds: list[int]) -> Tensor:
+    """W_aux (K, n_p, n_q): the separate decoder W_D' of the paper's AuxK (eq. 8, remedy ``auxk_input``), columns of
+    norm ``init_scale``, drawn from its own generator per seed so that every other parameter is initialised as
+    without it."""
+    out = torch.empty(len(seeds), n_p, n_q)
+    for i, s in enumerate(seeds):
+        D = torch.randn(n_p, n_q, generator=torch.Generator().manual_seed(s + 2_000_003))
+        scale = cfg.init_scale[i] if isinstance(cfg.init_scale, tuple) else cfg.init_scale
+        out[i] = scale * D / D.norm(dim=0, keepdim=True)
+    return out
 
 
 def to_sdl(params: dict[str, Tensor], cfg: Config, k: int = 0):
@@ -134,7 +148,7 @@ class Dictionary:
     @classmethod
     def from_state(cls, state: State, cfg: Config | None = None) -> "Dictionary":
         cfg = cfg or Config.from_dict(state.config)
-        params = {k: v.detach().cpu().clone() for k, v in state.params.items()}
+        params = {k: v.detach().cpu().clone() for k, v in state.params.items() if k != "W_aux"}   # training only
         meta = {"step": state.step, "source": state.source}
         if cfg.practice == "standard":
             params, meta["trained_with"] = fold_standard(params, cfg), cfg.to_dict()

@@ -203,6 +203,8 @@ class TopK(Method):
         return others.topk(min(cfg.k, z.shape[1] - 1), dim=1).values[:, -1].clamp_min(0)
 
     def sparse_path(self, cfg, n_q):
+        if cfg.remedy == "auxk_input":               # its separate decoder W_aux has no sparse kernel
+            return False
         return cfg.sparse if cfg.sparse is not None else n_q >= 512
 
     def saelens_extra(self, cfg, params):

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from ..data.arrays import Source, as_source
-from ..model.config import Config
+from ..model.config import AUXK, Config
 from ..model.dictionary import sizes
 from ..model.sparse import Workspace
 from . import callbacks as C
@@ -49,14 +49,17 @@ def loss_terms(run: Run, x_p: Tensor, x_r: Tensor) -> dict[str, Tensor]:
     if run.ws is not None:
         run.ws.attach(state.params)
     with torch.autocast(torch.device(run.device).type, torch.bfloat16, enabled=cfg.amp == "bf16"):
-        dead = dead_mask(state, cfg.dead_window).to(x_p.device) if cfg.remedy == "auxk" else None
+        dead = dead_mask(state, cfg.dead_window).to(x_p.device) if cfg.remedy in AUXK else None
         return objective(state.params, x_p, x_r, cfg, dead, run.anchors, run.ws)   # last_fired stays on the CPU
 
 
 def backward(run: Run, terms: dict[str, Tensor]) -> None:
-    """Gradients of the summed loss, averaged over processes; the logged terms too."""
+    """Gradients of the summed loss, averaged over processes; the logged terms too. A parameter the loss did not
+    use this step (AuxK's W_aux while no latent is dead) gets its exact gradient, zero."""
     terms["total"].sum().backward()
     for p in run.state.params.values():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
         dist.all_mean(p.grad)
     for name in ("rec", "L0"):
         terms[name] = dist.all_mean(terms[name].detach().clone())

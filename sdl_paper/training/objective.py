@@ -9,22 +9,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..model.config import Config
+from ..model.config import AUXK, Config
 from ..model.dictionary import decode, encode, with_decoder
 from ..model.methods import aux_size, dead_share, per_model
 from ..model.sparse import Workspace
 from ..theory.activations import topk_mask
 
 
-def _aux_loss(params, z, x_r, x_hat, cfg: Config, dead: Tensor) -> Tensor:
-    """AuxK on the dense path: the k_aux largest dead latents reconstruct the residual (no decoder bias)."""
+def _aux_loss(params, z, x_p, x_r, x_hat, cfg: Config, dead: Tensor) -> Tensor:
+    """AuxK on the dense path: the codes of the k_aux largest dead latents reconstruct, without a bias, the
+    residual x_r - x_hat through W_D (remedy ``auxk``, Gao et al. 2024) or the input x_p through the separate
+    decoder W_aux (remedy ``auxk_input``, the paper's eq. 8)."""
     k_aux = min(aux_size(cfg, params["W_E"].shape[2]), params["W_E"].shape[1])
     mask = topk_mask(z.masked_fill(~dead[:, None], float("-inf")), k_aux) & dead[:, None]
     codes = z * mask
     if cfg.rescaled:                                  # SAELens: codes divided by the decoder norms
         codes = codes / params["W_D"].norm(dim=1)[:, None].clamp_min(1e-12)
-    e_hat = torch.bmm(codes, params["W_D"].transpose(1, 2))          # no decoder bias (Gao et al. 2024)
-    aux = cfg.aux_coef * ((x_r - x_hat).detach() - e_hat).pow(2).sum(-1).mean(1)
+    if cfg.remedy == "auxk_input":
+        target, e_hat = x_p, torch.bmm(codes, params["W_aux"].transpose(1, 2))
+    else:
+        target, e_hat = (x_r - x_hat).detach(), torch.bmm(codes, params["W_D"].transpose(1, 2))
+    aux = cfg.aux_coef * (target - e_hat).pow(2).sum(-1).mean(1)
     if cfg.practice == "standard":
         aux = aux * dead_share(cfg, dead, params["W_E"].shape[2], aux.dtype)
     return aux
@@ -43,7 +48,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     """Per-model loss terms for batches x_p (K, B, n_p), x_r (K, B, n_r); see the module docstring.
 
     Args:
-        dead: (K, n_q) bool, the latents AuxK may use (only with remedy ``auxk``).
+        dead: (K, n_q) bool, the latents AuxK may use (only with remedy ``auxk`` or ``auxk_input``).
         anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` known directions pulling the first m encoder rows and decoder
             columns (feature anchoring, with coefficient ``cfg.anchor_coef``); per model with a leading K.
         ws: the training loop's :class:`~sdl_paper.model.sparse.Workspace` (sparse TopK path only): the sparse
@@ -51,7 +56,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     """
     K, method = x_p.shape[0], cfg.impl
     params = with_decoder(params)
-    dead = dead if cfg.remedy == "auxk" and dead is not None and bool(dead.any()) else None
+    dead = dead if cfg.remedy in AUXK and dead is not None and bool(dead.any()) else None
     if method.sparse_path(cfg, params["W_E"].shape[1]):
         terms = method.sparse_terms(params, x_p, x_r, cfg, dead, ws)
         penalty = torch.zeros(K, dtype=terms["rec"].dtype, device=terms["rec"].device)
@@ -62,7 +67,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
         terms = {"rec": rec, "fired": (a != 0).any(dim=1), "L0": (a != 0).float().sum(-1).mean(1)}
         penalty = method.penalty(z, a, params, cfg)
         penalty = torch.zeros(K, dtype=rec.dtype, device=rec.device) if penalty is None else penalty
-        terms["aux"] = _aux_loss(params, z, x_r, x_hat, cfg, dead) if dead is not None else torch.zeros_like(penalty)
+        terms["aux"] = _aux_loss(params, z, x_p, x_r, x_hat, cfg, dead) if dead is not None else torch.zeros_like(penalty)
     if anchors is not None and cfg.anchors:
         penalty = penalty + anchoring(params, cfg, anchors, terms["rec"])
     rec, penalty, aux = terms["rec"].float(), penalty.float(), terms["aux"].float()

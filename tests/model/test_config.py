@@ -9,7 +9,8 @@ from sdl_paper.model.config import FIELDS, PARTS, AnchorConfig, LogConfig, Model
 @pytest.mark.parametrize("kw, match", [
     (dict(resample_at=(100,)), "only apply with remedy='resample'"),
     (dict(resample_every=50, remedy="auxk"), "only apply with remedy='resample'"),
-    (dict(aux_k=8), "only applies with remedy='auxk'"),
+    (dict(aux_k=8), "only applies with remedy in"),
+    (dict(remedy="auxk_input", sparse=True), "dense path only"),
     (dict(prefixes=(4, 8)), "only apply to method='matryoshka'"),
     (dict(method="matryoshka", prefixes=(8, 4)), "strictly increasing"),
     (dict(method="topk", activation="relu"), "only with method='relu'"),
@@ -42,8 +43,8 @@ def test_config_round_trips_through_a_dict_and_refuses_unknown_keys():
     (ModelConfig, dict(method="gated"), "allowed: relu"),
     (OptimConfig, dict(lr=0.0), "lr=0.0 must be > 0"),
     (OptimConfig, dict(amp="fp8"), "allowed: 'fp32', 'bf16'"),
-    (RemedyConfig, dict(remedy="revive"), "allowed: none, resample, auxk"),
-    (RemedyConfig, dict(aux_k=4), "only applies with remedy='auxk'"),
+    (RemedyConfig, dict(remedy="revive"), "allowed: none, resample, auxk, auxk_input"),
+    (RemedyConfig, dict(aux_k=4), "only applies with remedy in"),
     (AnchorConfig, dict(anchor_coef=-1.0), "must be >= 0"),
     (LogConfig, dict(tau=1.0), "must be in \\(0, 1\\)"),
 ])

@@ -170,7 +170,7 @@ def test_tied_sae_shares_one_matrix_and_trains(method, remedy):
     gt, cfg = _gt(), _cfg(method=method, remedy=remedy, tied=True)
     before = evaluate(init_state(2, 8, 16, 8, cfg, [0, 1]).params, gt, cfg)
     s = train(gt, cfg, 16, [0, 1], progress=False)
-    assert set(s.params) == {"W_E"}
+    assert set(s.params) == {"W_E"} | ({"W_aux"} if remedy == "auxk_input" else set())
     assert (evaluate(s.params, gt, cfg) < before).all()
     assert torch.allclose(s.params["W_E"].norm(dim=2), torch.ones(2, 16), atol=1e-5)   # unit decoder columns
 
@@ -255,3 +255,42 @@ def test_per_model_hyperparameters_are_checked():
         train(_gt(), _cfg(lr=(1e-3, 2e-3, 3e-3), steps=2), 16, [0, 1], progress=False)
     cfg = _cfg(l1=[0.1, 0.2])
     assert cfg.l1 == (0.1, 0.2) and Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_the_papers_auxk_decodes_the_input_by_its_own_decoder():
+    # remedy auxk_input (the paper's eq. 8): aux = coef * mean_b ||x_p - W_aux a_dead||^2, with a_dead the k_aux
+    # largest positive pre-activations among the dead latents; W_aux is a separate decoder: W_D gets no gradient
+    gt, cfg = _gt(), _cfg(method="topk", remedy="auxk_input", aux_k=3, aux_coef=0.5)
+    state = init_state(1, 8, 16, 8, cfg, [0])
+    x_p, x_r = as_source(gt).sample(state.generators, 64, "cpu")
+    dead = torch.zeros(1, 16, dtype=torch.bool)
+    dead[0, :6] = True
+    P = {k: v.clone().requires_grad_(True) for k, v in state.params.items()}
+    terms = objective(P, x_p, x_r, cfg, dead)
+    z = (x_p[0] @ P["W_E"][0, :6].T).detach()
+    a = z * topk_mask(z, 3) * (z > 0)
+    by_hand = 0.5 * (x_p[0] - a @ P["W_aux"][0, :, :6].detach().T).pow(2).sum(-1).mean()
+    assert torch.allclose(terms["aux"][0], by_hand, rtol=1e-5)
+    g_E, g_D, g_aux = torch.autograd.grad(terms["aux"].sum(), [P["W_E"], P["W_D"], P["W_aux"]], allow_unused=True)
+    assert g_E[0, :6].abs().sum() > 0 and (g_E[0, 6:] == 0).all() and g_D is None
+    assert g_aux[0, :, :6].abs().sum() > 0 and (g_aux[0, :, 6:] == 0).all()
+
+
+def test_the_papers_auxk_leaves_the_dictionary_as_without_it():
+    # the same initial W_E, W_D as remedy auxk; W_aux is training state, not part of the dictionary
+    from sdl_paper.model.dictionary import Dictionary
+    gt = _gt()
+    paper, gao = (init_state(2, 8, 16, 8, _cfg(method="topk", remedy=r), [0, 1]) for r in ("auxk_input", "auxk"))
+    assert set(paper.params) - set(gao.params) == {"W_aux"} and paper.params["W_aux"].shape == (2, 8, 16)
+    assert all(torch.equal(paper.params[k], gao.params[k]) for k in gao.params)
+    state = train(gt, _cfg(method="topk", remedy="auxk_input"), 16, [0, 1], progress=False)
+    assert set(Dictionary.from_state(state).params) == {"W_E", "W_D"}
+
+
+def test_the_papers_auxk_trains_on_the_dense_path_and_resumes(tmp_path):
+    cfg = _cfg(method="topk", remedy="auxk_input")
+    assert not cfg.impl.sparse_path(cfg, 4096) and cfg.impl.sparse_path(cfg.replace(remedy="auxk"), 4096)
+    full = train(_gt(), cfg, 16, [0], progress=False)
+    half = train(_gt(), cfg.replace(steps=30), 16, [0], progress=False, checkpoint=str(tmp_path / "c"))
+    resumed = train(_gt(), cfg, 16, [0], state=load_checkpoint(tmp_path / "c"), progress=False)
+    assert half.step == 30 and all(torch.equal(full.params[k], resumed.params[k]) for k in full.params)
