@@ -50,13 +50,16 @@ def lrb() -> Chapter:
         "l1_values": Param("0.1,0.3,1,3", "L1 coefficients tried to match the ReLU SAE's L0 to k"),
         "l0_values": Param("0.03,0.1,0.3,1", "L0 coefficients tried to match the JumpReLU SAE's L0 to k"),
         "calib_steps": Param(1500, "training steps of the L0-matching runs", low=20),
+        "long_steps": Param(18000, "steps of the long runs (rows converged at no rate), at the largest rate",
+                            low=30),
     }
     presets = {"smoke": {"n_seeds": 2, "n_p": 16, "n": 21, "n_q": 64, "steps": 600, "batch_size": 128,
                          "lr_values": "0.001,0.003", "points": 8, "l1_values": "0.1,1",
-                         "l0_values": "0.1,1", "calib_steps": 200},
+                         "l0_values": "0.1,1", "calib_steps": 200, "long_steps": 1200},
                "book": {},
-               "paper": _PAPER}
+               "paper": _PAPER | {"long_steps": 60000}}
     rules = (M_RULE, _K_RULE, _N_RULE,
+             (("long_steps", "steps"), "long_steps must exceed steps", lambda v: v["long_steps"] > v["steps"]),
              *(_list_rule((name,), f"{name} must be at least two numbers > 0", lambda x, v: x > 0)
                for name in ("l1_values", "l0_values", "lr_values")))
     return Chapter("lrb", "lrb.md", "The Linear Representation Bench", p, presets, rules, _reach_M)

@@ -233,12 +233,13 @@ def _absorption_experiments() -> Chapter:
 
 def _dead_neurons() -> Chapter:
     p = _experiment_common(32) | {
+        "n_seeds": Param(8, "seeds per setting (trained together as one batched model)", low=2, high=64),
         "steps": Param(1000, "training steps of every run", low=50),
         "n": Param(48, "number of ground-truth features, n", low=2, high=20000),
         "S": Param(0.99, "base sparsity S", low=0.0, high=1.0, high_open=True),
         "width_ratios": Param("1,2,4,8", "n_q / n values of the width sweep"),
         "S_values": Param("0.9,0.99,0.998", "sparsities of the sparsity sweep"),
-        "lr_values": Param("0.001,0.01,0.03", "learning rates of the learning-rate sweep"),
+        "lr_values": Param("0.0003,0.001,0.003,0.01,0.03", "learning rates of the learning-rate sweep"),
         "init_values": Param("0.1,1,10", "initialisation scales of the init sweep"),
         "base_ratio": Param(4.0, "n_q / n of the base setting", low=1.0, high=64.0),
         "windows": Param("10,100,1000", "dead-latent windows (steps) compared on the same runs"),
@@ -279,11 +280,11 @@ def _resampling() -> Chapter:
         "n_q": Param(96, "latents, n_q (both settings)", low=2, high=131072),
         "init_scale": Param(1.0, "initialisation scale", low=0.0, low_open=True, high=1000.0),
         "dead_window": Param(100, "a latent silent for this many steps is dead (and resampled)", low=1),
-        "n_seeds": Param(4, "seeds (the same for every remedy)", low=2, high=64),
+        "n_seeds": Param(8, "seeds (the same for every remedy)", low=2, high=64),
         "track_every": Param(50, "steps between ground-truth metric records", low=1),
         "l1": Param(1.0, "L1 coefficient of the ReLU SAE", low=0.0, low_open=True),
         "relu_lr": Param(0.015, "Adam learning rate of the ReLU SAE", low=0.0, low_open=True, high=1.0),
-        "n_events": Param(4, "resampling events of the repeated schedule (at 1/6, 2/6, ... of training)",
+        "n_events": Param(4, "resampling events of the periodic schedule (at 1/6, 2/6, ... of training)",
                           low=1, high=5),
         "variant_scale": Param(1.0, "encoder scale of the TopK resampling variant (recipe: 0.2)", low=0.0,
                                low_open=True, high=100.0),
@@ -306,7 +307,7 @@ def _real_activations() -> Chapter:
     p = {
         "seed": Param(0, "RNG seed: the network, its data split, the anchored classes, the first dictionary seed",
                       low=0),
-        "n_seeds": Param(4, "dictionary seeds per setting (the same for every setting)", low=2, high=64),
+        "n_seeds": Param(8, "dictionary seeds per setting (the same for every setting)", low=2, high=64),
         "hidden": Param(128, "hidden width of the digits MLP (n_p and n_r of every dictionary)", low=16,
                         high=4096),
         "net_steps": Param(300, "full-batch Adam steps training the MLP", low=50),

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
+from ..data.ground_truth import GroundTruth
 from ..model import Config, encode, with_decoder
+from ..theory.absorption import Tree
 from ..training import State, to_device, train
 from ..theory.metrics import absorption_scores
+
+
+def tree_world(dirs: Tensor, n_parents: int, n_children: int, n_free: int, p_parent: float, rho: float,
+               child_decay: float, c_min: float, beta: float, control: bool = False) -> GroundTruth:
+    """The experiment chapter's world: a :class:`~sdl_paper.theory.absorption.Tree` law (free features as likely
+    as a parent; ``control``: children independent of their parent) over directions ``dirs`` (n_p, n), read and
+    reconstructed in the same space (an SAE)."""
+    tc = Tree(n_parents, n_children, n_free, p_parent=p_parent, rho=rho, child_decay=child_decay, p_free=p_parent,
+              c_min=c_min, beta=beta, independent=control)
+    if dirs.shape[1] != tc.n:
+        raise ValueError(f"dirs has {dirs.shape[1]} directions; this tree has {tc.n} features")
+    return GroundTruth(dirs, dirs, tc)
 
 
 @torch.no_grad()
@@ -34,22 +49,25 @@ def eval_codes(params: dict[str, Tensor], x_p: Tensor, cfg: Config, ref_p: Tenso
     return z * (z > theta[:, None, None])
 
 
-def pair_samples(tc, n: int, parent: int, j: int, generator: torch.Generator) -> Tensor:
+def pair_samples(tc, n: int, parent: int, j: int | None, generator: torch.Generator) -> Tensor:
     """n codes (n, n_features) of the law ``tc`` with parent ``parent`` and its child ``j`` forced on (magnitudes
-    c_min + Exp(beta)) and the other children of that parent off: the samples on which absorption is scored, the
-    same construction for a hierarchy and for its control."""
+    c_min + Exp(beta)) and the other children of that parent off (``j`` None: every child off, the parent alone):
+    the samples on which absorption is scored, the same construction for a hierarchy and for its control."""
     x = tc.sample(n, generator)
     kids = [tc.child(parent, i) for i in range(tc.n_children)]
     x[:, kids] = 0
     mag = tc.c_min + tc.beta * torch.empty(n, 2, dtype=x.dtype).exponential_(1.0, generator=generator)
-    x[:, parent], x[:, tc.child(parent, j)] = mag[:, 0], mag[:, 1]
+    x[:, parent] = mag[:, 0]
+    if j is not None:
+        x[:, tc.child(parent, j)] = mag[:, 1]
     return x
 
 
 @torch.no_grad()
 def absorption_frame(params: dict[str, Tensor], gt, cfg: Config, n_eval: int = 1000, seed: int = 4242,
                      carry: float = 0.3, a_params: dict[str, Tensor] | None = None) -> pd.DataFrame:
-    """One row per (model k, parent, child j): :func:`metrics.absorption_scores` on ``n_eval`` pair samples,
+    """One row per (model k, parent, child j): :func:`metrics.absorption_scores` on ``n_eval`` pair samples and
+    ``n_eval`` samples of the parent alone,
     ``absorbed`` (full > 1/2), and Theorem 3.8's a_j: the pre-activation <w_E^{i_P}, v_j> of the parent's latent on
     the atom v_j = (w_P + w_c) / ||w_P + w_c|| (bias left out: it is the same for every child of one latent), with
     ``a_rank`` its rank among the parent's children (0: smallest, the child the construction splits off).
@@ -64,7 +82,8 @@ def absorption_frame(params: dict[str, Tensor], gt, cfg: Config, n_eval: int = 1
     rows = []
     for p in range(tc.n_parents):
         kids = [tc.child(p, j) for j in range(tc.n_children)]
-        xs = [pair_samples(tc, n_eval, p, j, g) for j in range(tc.n_children)]
+        alone = pair_samples(tc, n_eval, p, None, g)             # the parent without any child, shared by all j
+        xs = [torch.cat([pair_samples(tc, n_eval, p, j, g), alone]) for j in range(tc.n_children)]
         codes = [eval_codes(params, (x @ W.T).expand(K, -1, -1), cfg, ref) for x in xs]
         atoms = W[:, [p]] + W[:, kids]
         atoms = atoms / atoms.norm(dim=0, keepdim=True)
@@ -109,10 +128,11 @@ def case_frame(runs: dict, cases: dict, seeds: list[int], n_eval: int = 500, car
     cfg, n_q)``, ``key`` a tuple of (name, value) pairs) and the seed.
 
     For runs with parameter snapshots, in worlds with at least two children per parent (a choice of child) and a
-    hierarchy (not the control), Theorem 3.8's a_j is also read *before absorption sets in*, pair by pair: at the
-    last snapshot before the first one where the pair's full absorption reaches ``onset`` (the last snapshot if it
-    never does; undefined, NaN, if it already does at the first). Columns ``a_rank_before``, ``a_j_before``,
-    ``step_before``, ``full_before``; a_j is read on the latent that ends up as the parent latent.
+    hierarchy (not the control), Theorem 3.8's a_j is also read *before absorption sets in*, parent by parent: at
+    the last snapshot before the first one where the full absorption of any of its children reaches ``onset`` (the
+    last snapshot if none does; undefined, NaN, if one already does at the first), one snapshot for all its
+    children so that their ranks compare. Columns ``a_rank_before``, ``a_j_before``, ``step_before``,
+    ``full_before``; a_j is read on the latent that ends up as the parent latent.
     """
     out = []
     for key, (state, snap) in runs.items():
@@ -124,16 +144,64 @@ def case_frame(runs: dict, cases: dict, seeds: list[int], n_eval: int = 500, car
             full = [absorption_frame(snap.params[s], gt, cfg, n_eval, carry=carry)["full"].values for s in steps]
             early = [absorption_frame(state.params, gt, cfg, n_eval, carry=carry, a_params=snap.params[s])
                      for s in steps]
-            for col in ("a_rank_before", "a_j_before", "step_before", "full_before"):
+            cols = ["a_rank_before", "a_j_before", "step_before", "full_before"]
+            for col in cols:
                 t[col] = float("nan")
-            for r in range(len(t)):
-                crossed = [i for i, f in enumerate(full) if f[r] >= onset]
+            for _, rows in t.groupby(["model", "parent"]).groups.items():
+                crossed = [i for i, f in enumerate(full) if (f[rows] >= onset).any()]
                 i = (crossed[0] - 1) if crossed else len(steps) - 1
                 if i >= 0:
-                    t.loc[r, ["a_rank_before", "a_j_before", "step_before", "full_before"]] = [
-                        early[i]["a_rank"].iloc[r], early[i]["a_j"].iloc[r], steps[i], full[i][r]]
+                    e = early[i].loc[rows]
+                    t.loc[rows, cols] = np.column_stack([e["a_rank"], e["a_j"], [steps[i]] * len(rows),
+                                                         full[i][rows]])
         t["seed"] = [seeds[m] for m in t["model"]]
         for name, value in key:
             t[name] = value
         out.append(t)
     return pd.concat(out, ignore_index=True)
+
+
+def _poisson_binomial(p: np.ndarray) -> np.ndarray:
+    """pmf (len(p) + 1,) of a sum of independent Bernoulli(p_g)."""
+    pmf = np.ones(1)
+    for q in p:
+        pmf = np.convolve(pmf, [1 - q, q])
+    return pmf
+
+
+def j_star_groups(frame: pd.DataFrame, rank: str = "a_rank",
+                  by: tuple[str, ...] = ("method", "pressure", "rho", "seed", "parent")) -> pd.DataFrame:
+    """One row per parent of one run with some but not all children absorbed (the others carry no information
+    about WHICH child is absorbed): ``n_children``, ``n_absorbed``, ``j_star`` (the child of smallest a_j,
+    ``rank`` 0) and ``hit``, whether it is absorbed. Parents without a complete set of ranks are left out."""
+    by = [c for c in by if c in frame.columns]
+    rows = []
+    for key, g in frame[frame[rank] >= 0].groupby(by):
+        if sorted(g[rank]) != list(range(len(g))):
+            continue
+        n_abs = int(g["absorbed"].sum())
+        if 0 < n_abs < len(g):
+            star = g.loc[g[rank] == 0].iloc[0]
+            rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,)), n_children=len(g),
+                             n_absorbed=n_abs, j_star=int(star["child"]), hit=bool(star["absorbed"])))
+    return pd.DataFrame(rows, columns=[*by, "n_children", "n_absorbed", "j_star", "hit"])
+
+
+def j_star_test(groups: pd.DataFrame, lift: float = 0.0, alpha: float = 0.05) -> dict:
+    """Is the least-activated child (Thm 3.8's j*) absorbed more often than chance, per parent?
+
+    T = number of parents (rows of :func:`j_star_groups`) whose smallest-a_j child is absorbed. Null: within a
+    parent the absorbed labels are a random permutation of the same labels, so the parent's hit is Bernoulli(
+    n_absorbed / n_children) and T follows their Poisson-binomial law (the exact permutation distribution).
+    Returns the observed T, its expectation, the one-sided p-values (``p_more``: T this large or larger,
+    ``p_less``), and ``power``: the chance of p_more < ``alpha`` when in each parent, with probability ``lift``,
+    j* is absorbed for sure (a planted effect on the same parents).
+    """
+    p = (groups["n_absorbed"] / groups["n_children"]).to_numpy(float)
+    pmf, T = _poisson_binomial(p), int(groups["hit"].sum())
+    tail = np.cumsum(pmf[::-1])[::-1]                        # tail[t] = P(T_null >= t)
+    crit = next((t for t in range(len(p) + 1) if tail[t] < alpha), len(p) + 1)
+    planted = _poisson_binomial(lift + (1 - lift) * p)
+    return {"parents": len(p), "observed": T, "expected": float(p.sum()), "p_more": float(tail[T]),
+            "p_less": float(pmf[:T + 1].sum()), "power": float(planted[crit:].sum()), "lift": lift,
+            "detectable": crit <= len(p)}

@@ -175,3 +175,41 @@ def coverage_frame(runs: dict, cases: dict, seeds: list[int], k: int, n: int) ->
                 }
             )
     return pd.DataFrame(cover)
+
+
+def revival_frame(runs: dict, cases: dict, seeds: list[int]) -> pd.DataFrame:
+    """Do dead latents stay dead? One row per (case, seed), pooled over the pattern checkpoints t of the run's
+    Recorder (every ``record_every`` steps; the last, at the end of training, excluded):
+
+    * window: latents that did not fire in the ``cfg.dead_window`` steps up to t (checkpoints with t + 1 >= that
+      window), ``window_dead`` of them, ``window_fire_later`` of those fired at some step after t;
+    * pattern: latents with F_i empty at t, ``pattern_dead``; ``pattern_fire_later`` fired after t;
+      ``pattern_back`` have a non-empty pattern at the end of training.
+
+    Rates are the counts over ``window_dead`` / ``pattern_dead`` (NaN when nothing was dead).
+    """
+    rows = []
+    for key, (state, rec) in runs.items():
+        cfg, firing = cases[key][1], rec.firing()                              # (steps, K, n_q)
+        sizes, w = rec.pattern_sizes, cfg.dead_window
+        later_any = firing.flip(0).cummax(0).values.flip(0)                   # [t]: fires at some step >= t
+        counts = torch.zeros(5, firing.shape[1])
+        for t, size in zip(rec.pattern_steps[:-1], sizes[:-1]):
+            after = later_any[t + 1] if t + 1 < len(firing) else torch.zeros_like(firing[0])
+            p_dead = size == 0
+            counts[2] += p_dead.sum(-1)
+            counts[3] += (p_dead & after).sum(-1)
+            counts[4] += (p_dead & (sizes[-1] > 0)).sum(-1)
+            if t + 1 >= w:
+                w_dead = ~firing[t + 1 - w:t + 1].any(0)
+                counts[0] += w_dead.sum(-1)
+                counts[1] += (w_dead & after).sum(-1)
+        for i, s in enumerate(seeds):
+            c = counts[:, i].tolist()
+            rows.append({**dict(zip(("factor", "value"), key)), "seed": s, "window_dead": c[0],
+                         "window_fire_later": c[1], "pattern_dead": c[2], "pattern_fire_later": c[3],
+                         "pattern_back": c[4],
+                         "window_revived": c[1] / c[0] if c[0] else float("nan"),
+                         "pattern_fires_again": c[3] / c[2] if c[2] else float("nan"),
+                         "pattern_revived": c[4] / c[2] if c[2] else float("nan")})
+    return pd.DataFrame(rows)

@@ -87,65 +87,71 @@ def sample_dead_fraction(codes: Tensor) -> float:
     return (~(codes != 0).any(0)).float().mean().item()
 
 
-def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, carry: float = 0.3) -> tuple[int, int]:
-    """The (parent latent, child latent) of one pair, two DISTINCT latents: the child latent i_c maximises
-    cos(d_i, w_c) (signed cosines of decoder columns d_i with the directions), the parent latent i_P maximises
-    cos(d_i, w_P) over the other latents; i_P is -1 (the parent has no latent of its own) when that cosine is
-    below ``carry``.
+def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, alone_ratio: Tensor, carry: float = 0.3,
+                 quiet: float = 0.25) -> tuple[int, int]:
+    """The (parent latent, child latent) of one pair (our definition), two distinct latents or -1 for none.
 
-    A latent that is the best match of both directions (an absorbing (w_P + w_c)/sqrt 2 next to no pure parent
-    latent) is thereby the child latent: it fires with the child and carries the parent along.
-    W_D: (d, n_q); W: (d, n) directions as columns.
+    The child latent i_c is the child's OWN latent: among latents whose decoder column has cos(d_i, w_c) >=
+    ``carry`` and whose mean activation on samples of the parent without this child is at most ``quiet`` times
+    its mean activation on samples of both (``alone_ratio`` (n_q,), that ratio), the one with the largest
+    cos(d_i, w_c); -1 when there is none (the child was not learned). A latent that fires on parent-only samples
+    is the parent's, however much of the child it carries. The parent latent i_P maximises cos(d_i, w_P) over the other latents; -1 when that cosine is
+    below ``carry``. W_D: (d, n_q); W: (d, n) directions as columns.
     """
     D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
     Wn = W / W.norm(dim=0, keepdim=True)
     cp, cc = D.T @ Wn[:, parent], D.T @ Wn[:, child]                  # (n_q,) each
-    i_c = int(cc.argmax())
-    cp[i_c] = float("-inf")
+    own = (cc >= carry) & (alone_ratio <= quiet)
+    i_c = int(cc.masked_fill(~own, float("-inf")).argmax()) if bool(own.any()) else -1
+    if i_c >= 0:
+        cp = cp.clone()
+        cp[i_c] = float("-inf")
     i_p = int(cp.argmax())
     return (i_p if float(cp[i_p]) >= carry else -1), i_c
 
 
 def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: int, child: int,
-                      carry: float = 0.3) -> dict[str, float]:
+                      carry: float = 0.3, quiet: float = 0.25) -> dict[str, float]:
     """Ground-truth absorption of one parent-child pair (our definition; no library measures this).
 
-    The latents are :func:`pair_latents`. On the samples where BOTH the parent and the child are active:
+    ``codes`` (N, n_q) and ground-truth codes ``x`` (N, n) must hold samples where the parent is active with the
+    child ("both") and without it ("alone"). The latents are :func:`pair_latents`. On the "both" samples:
 
-    * ``full``: fraction where the child latent fires, the parent latent is silent (or the parent has no latent),
-      AND the child latent carries the parent: ``parent_in_child`` >= ``carry`` (and the child:
-      ``child_cos`` >= ``carry``, else the child was never learned and its "latent" is another feature's). Then the parent's direction is
-      still reconstructed, by the child latent: the parent was absorbed. A parent latent that is silent while the
-      child latent does not carry the parent (TopK crowding it out of the k slots, say) is NOT absorption;
-    * ``silent``: fraction where the parent latent is silent, for any reason (the old, crowding-prone score);
+    * ``full``: fraction where the child latent fires, the parent latent is silent (or the parent has no latent)
+      and the child latent carries the parent, ``parent_in_child`` = cos(d_{i_c}, w_P) >= ``carry``: the parent's
+      direction is reconstructed by the child's own latent, the parent was absorbed. A parent latent silenced for
+      another reason (TopK crowding it out) is not absorption, nor is a latent that fires on parent-only samples;
+    * ``not_learned``: 1 when the child has no latent of its own (then ``full`` and ``partial`` are 0);
+    * ``silent``: fraction where the parent latent is silent, for any reason;
     * ``partial``: fraction where the child latent fires and carries the parent, and the parent latent fires but
-      below half its median on parent-without-this-child samples (a weakened parent);
-    * ``parent_in_child``: cos(d_{i_c}, w_P); ``child_cos``: cos(d_{i_c}, w_c) (is the child learned at all).
+      below half its median on the "alone" samples (a weakened parent);
+    * ``child_cos`` = cos(d_{i_c}, w_c); ``child_alone``: the child latent's ``alone_ratio``.
 
     Args:
-        codes: (N, n_q) latent activations. x: (N, n) ground-truth codes. W_D: (d, n_q). W: (d, n) directions.
-        carry: the least cosine with w_P for a decoder column to count as carrying the parent (well above the
-            interference M of the worlds here, well below the 1/sqrt 2 of an exactly absorbed child).
+        W_D: (d, n_q). W: (d, n) directions. carry: the least cosine for a decoder column to carry a direction
+            (well above the interference M of the worlds here, below the 1/sqrt 2 of an exactly absorbed child).
+        quiet: the largest ``alone_ratio`` of a child's own latent (ours: interference M <= 0.1 gives a faithful
+            child latent about M; a latent reading w_P + w_c equally gives 1/2).
     """
     D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
     Wn = W / W.norm(dim=0, keepdim=True)
-    i_p, i_c = pair_latents(W_D, W, parent, child, carry)
-    on = (x[:, child] > 0) & (x[:, parent] > 0)
-    if not bool(on.any()):
-        raise ValueError(f"parent {parent} and child {child} are never active together in these samples")
+    both, alone = (x[:, child] > 0) & (x[:, parent] > 0), (x[:, child] == 0) & (x[:, parent] > 0)
+    if not bool(both.any()) or not bool(alone.any()):
+        raise ValueError(f"absorption of child {child} into parent {parent} needs samples with the parent active "
+                         f"both with and without the child; got {int(both.sum())} and {int(alone.sum())}")
+    on_both = codes[both].clamp_min(0).mean(0)
+    ratio = torch.where(on_both > 0, codes[alone].clamp_min(0).mean(0) / on_both.clamp_min(1e-30), float("inf"))
+    i_p, i_c = pair_latents(W_D, W, parent, child, ratio, carry, quiet)
+    fires_p = codes[both, i_p] > 0 if i_p >= 0 else torch.zeros(int(both.sum()), dtype=torch.bool)
+    out = {"parent_latent": i_p, "child_latent": i_c, "silent": (~fires_p).float().mean().item(),
+           "not_learned": float(i_c < 0), "full": 0.0, "partial": 0.0, "parent_in_child": float("nan"),
+           "child_cos": float("nan"), "child_alone": float("nan")}
+    if i_c < 0:
+        return out
+    fires_c = codes[both, i_c] > 0
+    weak = fires_p & (codes[both, i_p] < 0.5 * codes[alone, i_p].median()) if i_p >= 0 else fires_p
     pic = float(D[:, i_c] @ Wn[:, parent])
-    fires_c = codes[on, i_c] > 0
-    if i_p < 0:
-        fires_p = torch.zeros_like(fires_c)
-        weak = fires_p
-    else:
-        fires_p = codes[on, i_p] > 0
-        others = (x[:, parent] > 0) & (x[:, child] == 0)
-        ref = codes[others, i_p].median() if bool(others.any()) else codes[on, i_p].max()
-        weak = fires_p & (codes[on, i_p] < 0.5 * ref)
-    carries = pic >= carry and float(D[:, i_c] @ Wn[:, child]) >= carry
-    return {"parent_latent": i_p, "child_latent": i_c,
-            "full": (fires_c & ~fires_p).float().mean().item() if carries else 0.0,
-            "silent": (~fires_p).float().mean().item(),
-            "partial": (fires_c & weak).float().mean().item() if carries else 0.0,
-            "parent_in_child": pic, "child_cos": float(D[:, i_c] @ Wn[:, child])}
+    carries = pic >= carry
+    return out | {"full": (fires_c & ~fires_p).float().mean().item() if carries else 0.0,
+                  "partial": (fires_c & weak).float().mean().item() if carries else 0.0, "parent_in_child": pic,
+                  "child_cos": float(D[:, i_c] @ Wn[:, child]), "child_alone": float(ratio[i_c])}

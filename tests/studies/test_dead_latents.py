@@ -2,6 +2,8 @@
 (TopK floor, excess share, coverage) and the exact zero gradients at pattern-dead latents."""
 import math
 
+import torch
+
 import pandas as pd
 import pytest
 
@@ -76,3 +78,23 @@ def test_gradient_checks_are_exactly_zero_at_pattern_dead_latents(world):
     assert (checks["pattern-dead"] >= N_Q - K_TOP * N).all()   # the floor: some latents are always dead
     assert (checks["max |dL~/dW_E| on them"] == 0).all() and (checks["max |dL~/dW_D| on them"] == 0).all()
     assert (checks["max |batch grad| on silent"] == 0).all() and (checks["min |dL~/dW_E| on live"] > 0).all()
+
+
+def test_revival_frame_counts_latents_that_fire_or_regain_a_pattern_after_being_dead():
+    from types import SimpleNamespace
+    firing = torch.zeros(10, 1, 3, dtype=torch.bool)
+    firing[:, 0, 0] = True                        # latent 0 fires every step: never dead
+    firing[[0, 1, 2, 8], 0, 1] = True             # latent 1: silent at steps 3-7, fires again at 8
+    firing[0, 0, 2] = True                        # latent 2: fires once, then never
+    rec = SimpleNamespace(firing=lambda: firing, pattern_steps=[0, 5, 9],
+                          pattern_sizes=[torch.tensor([[1, 1, 0]]), torch.tensor([[1, 0, 0]]),
+                                         torch.tensor([[1, 1, 0]])])
+    cases = {("lr", 0.1): (None, Config(dead_window=3), 3)}
+    r = dl.revival_frame({("lr", 0.1): (None, rec)}, cases, [7]).iloc[0]
+    assert (r["factor"], r["value"], r["seed"]) == ("lr", 0.1, 7)
+    # window (3 steps) at checkpoint 5: latents 1 and 2 are dead, latent 1 fires later (the checkpoint at step 0
+    # has too short a history for the window)
+    assert (r["window_dead"], r["window_fire_later"], r["window_revived"]) == (2, 1, 0.5)
+    # pattern: latent 2 at step 0, latents 1 and 2 at step 5; latent 1 fires later and has a pattern at the end
+    assert (r["pattern_dead"], r["pattern_fire_later"], r["pattern_back"]) == (3, 1, 1)
+    assert r["pattern_revived"] == 1 / 3

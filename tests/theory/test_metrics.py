@@ -55,7 +55,7 @@ def _pair_world():
 def test_a_faithful_dictionary_scores_zero_and_an_exactly_absorbed_one_scores_one():
     W, x = _pair_world()
     faithful = metrics.absorption_scores(x.clone(), x, W.clone(), W, parent=0, child=1)
-    assert faithful["full"] == 0.0 and faithful["partial"] == 0.0
+    assert faithful["full"] == 0.0 and faithful["partial"] == 0.0 and faithful["not_learned"] == 0.0
     assert (faithful["parent_latent"], faithful["child_latent"]) == (0, 1)
     # absorbed: the child latent's decoder is (w_P + w_c)/sqrt 2 and the parent latent is silent on the child
     W_D = torch.stack([W[:, 0], (W[:, 0] + W[:, 1]) / 2 ** 0.5, W[:, 2]], dim=1)
@@ -68,25 +68,34 @@ def test_a_faithful_dictionary_scores_zero_and_an_exactly_absorbed_one_scores_on
 
 
 def test_a_parent_silenced_by_topk_crowding_is_not_absorption():
-    W, x = _pair_world()
-    x = torch.tensor([[1.0, 1.0, 3.0]] * 10)              # a large free feature takes one of k = 2 slots
+    W, _ = _pair_world()
+    x = torch.tensor([[1.0, 1.0, 3.0]] * 10 + [[1.0, 0.0, 0.0]] * 10)   # a large free feature takes one of k = 2
     codes = x.clone()
-    codes[:, 0] = 0.0                                    # the parent latent lost the TopK contest
+    codes[:10, 0] = 0.0                                  # the parent latent lost the TopK contest
     s = metrics.absorption_scores(codes, x, W.clone(), W, parent=0, child=1)
     assert s["silent"] == 1.0 and s["full"] == 0.0       # silent, but the child latent does not carry w_P
 
 
-def test_one_latent_best_aligned_with_parent_and_child_is_the_child_latent():
+def test_a_parent_latent_that_leans_toward_the_child_is_not_absorption_but_an_unlearned_child():
+    # the false positive of the earlier score: one latent with cosine 0.87 to the parent and 0.42 to the child,
+    # firing on parent-only samples too, and no latent of the child's own
     W, x = _pair_world()
-    # latent 0 absorbs: (w_P + w_c)/sqrt 2 is the best match of BOTH directions; no latent is the pure parent
-    W_D = torch.stack([(W[:, 0] + W[:, 1]) / 2 ** 0.5, W[:, 2]], dim=1)
-    codes = torch.tensor([[2 ** 0.5, 0.0]] * 10 + [[0.7, 0.0]] * 10)
-    assert metrics.pair_latents(W_D, W, 0, 1) == (-1, 0)  # the parent has no latent of its own
+    mixed = torch.tensor([0.87, 0.42, (1 - 0.87 ** 2 - 0.42 ** 2) ** 0.5])
+    W_D = torch.stack([mixed, W[:, 2]], dim=1)
+    codes = torch.tensor([[1.2, 0.0]] * 10 + [[0.9, 0.0]] * 10)
     s = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=1)
-    assert s["child_latent"] == 0 and s["full"] == 1.0 and s["parent_in_child"] > 0.7
-    # with a pure parent latent added, that one is the parent latent and the absorbing one the child latent
-    W_D = torch.cat([W_D, W[:, [0]]], dim=1)
-    assert metrics.pair_latents(W_D, W, 0, 1) == (2, 0)
+    assert s["full"] == 0.0 and s["not_learned"] == 1.0
+    assert (s["parent_latent"], s["child_latent"]) == (0, -1)
+    # the same column, silent on parent-only samples, is the child's own latent carrying the parent: absorbed
+    codes[10:, 0] = 0.0
+    s = metrics.absorption_scores(codes, x, W_D, W, parent=0, child=1)
+    assert s["full"] == 1.0 and s["not_learned"] == 0.0 and s["child_latent"] == 0
+
+
+def test_samples_without_the_child_are_required():
+    W, x = _pair_world()
+    with pytest.raises(ValueError, match="with and without the child"):
+        metrics.absorption_scores(x[:10].clone(), x[:10], W.clone(), W, parent=0, child=1)
 
 
 def test_absorption_scores_detect_an_absorbed_child():
