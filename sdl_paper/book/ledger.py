@@ -32,9 +32,11 @@ _CLAIMS = [
           "activations).", "loss_approximation", "loss-approx-jumprelu"),
     Claim("thm3_2_block", "Thm 3.2", "On a region Omega_P, L~ is convex in W_D for fixed W_E and in W_E for "
           "fixed W_D.", "biconvexity", "biconvexity-block"),
-    Claim("thm3_2_joint", "Thm 3.2", "L~ is not jointly convex on a region.", "biconvexity",
+    Claim("thm3_2_joint", "Thm 3.2 (our remark)", "L~ is not jointly convex on a region (the piecewise "
+          "biconvexity the paper proves is block-wise).", "biconvexity",
           "biconvexity-joint"),
-    Claim("thm3_2_across", "Thm 3.2", "L~ is not convex across regions.", "biconvexity", "biconvexity-across"),
+    Claim("thm3_2_across", "Thm 3.2 (our remark)", "L~ is not convex across regions.", "biconvexity",
+          "biconvexity-across"),
     Claim("thm3_2_literal_topk", "Thm 3.2, eq. 7", "The theorem with the paper's literal TopK (negatives may be "
           "kept) and F_i defined by '> 0'.", "biconvexity", "biconvexity-literal-topk"),
     Claim("thm3_3", "Thm 3.3", "With n_q >= n and any sigma of the class, the ground-truth dictionary has "
@@ -54,8 +56,9 @@ _CLAIMS = [
           "with the smallest activation can be split off to its own neuron and the pattern stays realizable "
           "(hence a spurious partial minimum).",
           "absorption_theory", "absorption-theory-construction"),
-    Claim("exp_absorption", "Sec. 3 (absorption)", "Hierarchy produces feature absorption in trained "
-          "dictionaries.", "absorption_experiments", "absorption-exp-verdicts"),
+    Claim("exp_absorption", "Thm 3.8 (our test)", "Hierarchy produces feature absorption in trained dictionaries "
+          "under sparsity pressure (the paper proves absorbed patterns realizable; the training experiment is "
+          "ours).", "absorption_experiments", "absorption-exp-verdicts"),
     Claim("exp_dead", "Sec. 3 (dead neurons)", "Dead neurons (empty pattern) get no gradient, so gradient descent "
           "'can become trapped' at them (its blog: 'permanently'); read here as: dead latents stay dead.",
           "dead_neurons", "dead-revival"),

@@ -17,7 +17,7 @@ from ..data.ground_truth import GroundTruth
 from ..model import Config, encode, with_decoder
 from ..theory.absorption import Tree
 from ..training import State, to_device, train
-from ..theory.metrics import absorption_scores
+from ..theory.metrics import CARRY, absorption_scores
 
 
 def tree_world(dirs: Tensor, n_parents: int, n_children: int, n_free: int, p_parent: float, rho: float,
@@ -65,7 +65,7 @@ def pair_samples(tc, n: int, parent: int, j: int | None, generator: torch.Genera
 
 @torch.no_grad()
 def absorption_frame(params: dict[str, Tensor], gt, cfg: Config, n_eval: int = 1000, seed: int = 4242,
-                     carry: float = 0.3, a_params: dict[str, Tensor] | None = None) -> pd.DataFrame:
+                     carry: float = CARRY, a_params: dict[str, Tensor] | None = None) -> pd.DataFrame:
     """One row per (model k, parent, child j): :func:`metrics.absorption_scores` on ``n_eval`` pair samples and
     ``n_eval`` samples of the parent alone,
     ``absorbed`` (full > 1/2), and Theorem 3.8's a_j: the pre-activation <w_E^{i_P}, v_j> of the parent's latent on
@@ -122,7 +122,7 @@ def run(cases: dict, seeds: list[int], snapshot_steps: tuple[int, ...] = (), dev
     return out
 
 
-def case_frame(runs: dict, cases: dict, seeds: list[int], n_eval: int = 500, carry: float = 0.3,
+def case_frame(runs: dict, cases: dict, seeds: list[int], n_eval: int = 500, carry: float = CARRY,
                onset: float = 0.1) -> pd.DataFrame:
     """All cases' :func:`absorption_frame` rows in one table, with the case's label fields (``cases[key] = (gt,
     cfg, n_q)``, ``key`` a tuple of (name, value) pairs) and the seed.

@@ -141,7 +141,8 @@ def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: l
 
 def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], sweep: tuple = (),
                anchors: int = 0, anchor_coef: float = 0.1, anchor_seed: int = 0, arms=ARMS, tau: float = 0.95,
-               device: str = "cpu", points: int = 20, **overrides) -> tuple[pd.DataFrame, State]:
+               device: str = "cpu", points: int = 20, state: State | None = None,
+               **overrides) -> tuple[pd.DataFrame, State]:
     """Train one row as one batched run and record every model's curves (:class:`BenchMetrics` at
     :func:`~sdl_paper.studies.curves.curve_steps` with ``points``, or only at the last step for ``points`` = 0;
     over the non-anchored features when ``anchors`` > 0).
@@ -150,6 +151,8 @@ def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds
     ``anchors`` > 0, the ``arms`` (default the three :data:`ARMS`: none: lambda_anchor = 0; anchored: the true
     directions; random span: :func:`random_span_anchors`, same m and lambda), times ``seeds``; the same seeds in
     every setting and arm.
+    ``state``: a run of the same models to continue (e.g. :func:`~sdl_paper.training.state.select` of a shorter
+    run's state): its earlier curve points are kept and training goes on up to ``steps``.
     Returns (curves: one row per step and model with columns step, seed, value, arm, row, practice, anchors and
     the metrics; the state).
     """
@@ -176,7 +179,7 @@ def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds
     track = Tracking(steps=curve_steps(cfg.steps, points) if points else (cfg.steps - 1,),
                      measure=BenchMetrics(gt, evaluated if anchors else None, tau))
     state = train(gt, cfg, n_q, [m["seed"] for m in meta], anchors=A, progress=False, desc=row, device=device,
-                  callback=track)
+                  callback=track, state=state)
     to_device(state, "cpu")
     out = [{"step": t["step"], **meta[k], **r} for t in state.tracked for k, r in enumerate(t["models"])]
     return pd.DataFrame(out).assign(row=row, practice=practice, anchors=anchors, field=field), state

@@ -166,6 +166,17 @@ class TreeCoefficients:
         w = self.child_decay ** torch.arange(self.n_children, dtype=torch.float64)
         return w / w.sum()
 
+    def M_d(self) -> Tensor:
+        """(n,) float64: the probability that feature d is the only active one (the paper's M_d). A child never
+        appears without its parent, so its M_d is 0; a parent's is 0 at rho = 1 (Def 3.2: parent iff a child)."""
+        P, C, F = self.n_parents, self.n_children, self.n_free
+        quiet_p, quiet_f = (1 - self.p_parent) ** P, (1 - self.p_free) ** F
+        M = torch.zeros(self.n, dtype=torch.float64)
+        M[:P] = self.p_parent * (1 - self.rho) * quiet_p / (1 - self.p_parent) * quiet_f if self.p_parent < 1 else 0.0
+        if F:
+            M[P * (1 + C):] = self.p_free * quiet_p * quiet_f / (1 - self.p_free) if self.p_free < 1 else 0.0
+        return M
+
     def sample(self, batch: int, generator: torch.Generator, dtype=torch.float32) -> Tensor:
         """A batch of codes x, shape (batch, n), non-negative, with the hierarchy's implications."""
         P, C = self.n_parents, self.n_children
@@ -276,6 +287,18 @@ class Tree(TreeCoefficients):
     """
 
     independent: bool = False
+
+    def M_d(self) -> Tensor:
+        """(n,) float64: the probability that feature d is the only active one; in the control every feature is an
+        independent Bernoulli, so M_d = r_d prod_{e != d} (1 - r_e) with r the marginal firing rates."""
+        if not self.independent:
+            return super().M_d()
+        P, C = self.n_parents, self.n_children
+        r = torch.cat([torch.full((P,), self.p_parent, dtype=torch.float64),
+                       (self.p_parent * self.rho * self.child_probs()).repeat(P),
+                       torch.full((self.n_free,), self.p_free, dtype=torch.float64)])
+        others = torch.stack([torch.cat([1 - r[:d], 1 - r[d + 1:]]).prod() for d in range(self.n)])
+        return r * others
 
     def sample(self, batch: int, generator: torch.Generator, dtype=torch.float32) -> Tensor:
         dev = generator.device

@@ -87,8 +87,12 @@ def sample_dead_fraction(codes: Tensor) -> float:
     return (~(codes != 0).any(0)).float().mean().item()
 
 
-def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, alone_ratio: Tensor, carry: float = 0.3,
-                 quiet: float = 0.25) -> tuple[int, int]:
+CARRY = 0.3   # ours: least cosine for a decoder column to carry a direction (absorption scores)
+QUIET = 0.25  # ours: largest activation ratio, parent alone over parent with child, of a child's own latent
+
+
+def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, alone_ratio: Tensor, carry: float = CARRY,
+                 quiet: float = QUIET) -> tuple[int, int]:
     """The (parent latent, child latent) of one pair (our definition), two distinct latents or -1 for none.
 
     The child latent i_c is the child's OWN latent: among latents whose decoder column has cos(d_i, w_c) >=
@@ -111,7 +115,7 @@ def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, alone_ratio: T
 
 
 def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: int, child: int,
-                      carry: float = 0.3, quiet: float = 0.25) -> dict[str, float]:
+                      carry: float = CARRY, quiet: float = QUIET) -> dict[str, float]:
     """Ground-truth absorption of one parent-child pair (our definition; no library measures this).
 
     ``codes`` (N, n_q) and ground-truth codes ``x`` (N, n) must hold samples where the parent is active with the

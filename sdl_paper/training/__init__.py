@@ -7,7 +7,7 @@ from .callbacks import Callback, TrainingDiverged
 from .checkpoint import load_checkpoint, save_checkpoint
 from .loop import Run, fit, train
 from .objective import objective
-from .state import State, dead_mask, init_state, to_device
+from .state import State, dead_mask, init_state, select, to_device
 
-__all__ = ["Callback", "Run", "State", "TrainingDiverged", "dead_mask", "fit", "init_state", "load_checkpoint",
+__all__ = ["Callback", "Run", "State", "TrainingDiverged", "dead_mask", "fit", "init_state", "load_checkpoint", "select",
            "objective", "save_checkpoint", "to_device", "train"]

@@ -30,6 +30,29 @@ class State:
     source: dict | None = None           # Source.describe() of the data it was trained on
 
 
+def select(state: State, models: list[int]) -> State:
+    """The run of ``models`` (indices into the K models) alone: parameters, Adam moments, firing record,
+    generators, seeds and the per-model entries of the history and tracked metrics; a copy, ready to continue
+    (``train(..., state=select(state, [i]))`` goes on as model i would have)."""
+    K = len(state.generators)
+    if not models or any(not 0 <= m < K for m in models):
+        raise ValueError(f"models={models!r}: need indices of the {K} models of this state")
+    pick = lambda d: {n: v[models].clone() for n, v in d.items()}         # noqa: E731
+    def per_model(entry: dict) -> dict:
+        return {k: ([v[m] for m in models] if isinstance(v, list) and len(v) == K else v) for k, v in entry.items()}
+    gens = []
+    for m in models:
+        g = torch.Generator(device=state.generators[m].device)
+        g.set_state(state.generators[m].get_state())
+        gens.append(g)
+    return State(pick(state.params), pick(state.adam_m), pick(state.adam_v), state.step,
+                 None if state.last_fired is None else state.last_fired[models].clone(),
+                 [per_model(h) for h in state.history], gens, [per_model(t) for t in state.tracked],
+                 [r | {"model": models.index(r["model"])} for r in state.resampled if r.get("model") in models],
+                 state.config,
+                 [state.seeds[m] for m in models] if state.seeds else [], state.source)
+
+
 def init_state(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[int]) -> State:
     """A fresh run of K models (:func:`~sdl_paper.model.dictionary.init_params`), model k's data generator seeded
     from seeds[k]."""

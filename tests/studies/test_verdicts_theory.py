@@ -166,22 +166,34 @@ def test_thm3_3_holds_when_both_stay_within_the_bound():
 
 # thm3_4
 
-def test_thm3_4_holds_when_zero_loss_solutions_miss_the_truth():
-    r = v.thm3_4(constructed_loss=3e-31, best_cos=0.7071, gd_loss_max=2.4e-9, gd_mgt=0.125)
+H = dict(hier_loss=0.0, hier_missed=6)
+
+
+def test_thm3_4_holds_only_with_our_condition_when_the_hierarchical_instance_is_certified():
+    r = v.thm3_4(constructed_loss=3e-31, best_cos=0.7071, gd_loss_max=2.4e-9, gd_mgt=0.125, **H)
+    assert r.verdict == "holds under stated extra conditions"
+    assert r.evidence == ("L~ 3e-31 at best cos 0.71; GD L~ 2e-09, M_GT 0.12; needs M_d > 0 (ours): under Def 3.2, "
+                          "L~ 0e+00 with 6 features missed")
+
+
+def test_thm3_4_holds_plainly_when_the_hierarchical_instance_does_not_break_it():
+    r = v.thm3_4(constructed_loss=3e-31, best_cos=0.7071, gd_loss_max=2.4e-9, gd_mgt=0.125, hier_loss=0.1,
+                 hier_missed=6)
     assert r.verdict == HOLDS
-    assert r.evidence == "L~ 3e-31 at best cos 0.71; GD L~ 2e-09, M_GT 0.12"
+    assert v.thm3_4(constructed_loss=0.0, best_cos=0.5, gd_loss_max=0.0, gd_mgt=0.1, hier_loss=0.0,
+                    hier_missed=0).verdict == HOLDS
 
 
 def test_thm3_4_is_not_reproduced_when_the_construction_has_loss():
-    assert v.thm3_4(constructed_loss=1e-10, best_cos=0.5, gd_loss_max=0.0, gd_mgt=0.1).verdict == NOT_REPRODUCED
+    assert v.thm3_4(constructed_loss=1e-10, best_cos=0.5, gd_loss_max=0.0, gd_mgt=0.1, **H).verdict == NOT_REPRODUCED
 
 
 def test_thm3_4_is_not_reproduced_when_the_construction_recovers_a_feature():
-    assert v.thm3_4(constructed_loss=0.0, best_cos=0.99, gd_loss_max=0.0, gd_mgt=0.1).verdict == NOT_REPRODUCED
+    assert v.thm3_4(constructed_loss=0.0, best_cos=0.99, gd_loss_max=0.0, gd_mgt=0.1, **H).verdict == NOT_REPRODUCED
 
 
 def test_thm3_4_is_not_reproduced_when_descent_recovers_the_truth():
-    assert v.thm3_4(constructed_loss=0.0, best_cos=0.5, gd_loss_max=0.0, gd_mgt=0.9).verdict == NOT_REPRODUCED
+    assert v.thm3_4(constructed_loss=0.0, best_cos=0.5, gd_loss_max=0.0, gd_mgt=0.9, **H).verdict == NOT_REPRODUCED
 
 
 # ex3_5

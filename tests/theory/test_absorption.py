@@ -119,3 +119,17 @@ def test_pattern_partial_minimum_has_zero_block_gradients_and_the_rank_one_loss(
     assert gE.norm() < 1e-10 and gD.norm() < 1e-10
     assert abs(rg.tilde_loss(W_E, W_D, gt, sig).item() - mn.rank_one_loss(gt, groups)) < 1e-12
     assert ab.pattern_partial_minimum(V, gt.M_d().double(), groups, 0.99) is None   # targets below threshold
+
+
+@pytest.mark.parametrize("rho, independent", [(1.0, False), (0.6, False), (0.6, True)])
+def test_tree_M_d_is_the_probability_that_a_feature_is_active_alone(rho, independent):
+    from sdl_paper.theory.absorption import Tree
+    tc = Tree(2, 3, n_free=2, p_parent=0.3, rho=rho, child_decay=0.7, p_free=0.2, independent=independent)
+    x = tc.sample(200_000, torch.Generator().manual_seed(0), dtype=torch.float64) > 0
+    alone = (x & (x.sum(1, keepdim=True) == 1)).double().mean(0)
+    M = tc.M_d()
+    se = (M * (1 - M) / len(x)).sqrt()
+    assert torch.all((alone - M).abs() <= 5 * se + 1e-12), (alone, M)
+    if not independent:
+        assert (M[2:8] == 0).all()                      # a child is never active alone
+        assert bool((M[:2] == 0).all()) == (rho == 1.0)  # Def 3.2: at rho = 1 no parent is alone either

@@ -294,3 +294,19 @@ def test_the_papers_auxk_trains_on_the_dense_path_and_resumes(tmp_path):
     half = train(_gt(), cfg.replace(steps=30), 16, [0], progress=False, checkpoint=str(tmp_path / "c"))
     resumed = train(_gt(), cfg, 16, [0], state=load_checkpoint(tmp_path / "c"), progress=False)
     assert half.step == 30 and all(torch.equal(full.params[k], resumed.params[k]) for k in full.params)
+
+
+def test_a_selected_model_continues_as_it_would_have_alone():
+    from sdl_paper.training import select
+    gt, cfg = _gt(), _cfg(method="topk", remedy="resample", steps=30, lr=(1e-2, 3e-3, 1e-2))
+    full = train(gt, _cfg(method="topk", remedy="resample", lr=3e-3), 16, [1], progress=False)  # 60 steps
+    part = train(gt, cfg, 16, [0, 1, 2], progress=False)                                         # 30 steps
+    one = select(part, [1])
+    assert one.step == 30 and one.seeds == [1] and len(one.history[0]["loss"]) == 1
+    assert all(r["model"] == 0 for r in one.resampled)
+    resumed = train(gt, _cfg(method="topk", remedy="resample", lr=3e-3), 16, [1], state=one, progress=False)
+    for k in full.params:                                                  # batched vs alone: rounding only
+        assert torch.allclose(full.params[k], resumed.params[k], atol=1e-5), k
+    assert torch.equal(full.last_fired, resumed.last_fired)
+    with pytest.raises(ValueError, match="indices of the 3 models"):
+        select(part, [3])
