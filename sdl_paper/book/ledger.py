@@ -50,12 +50,13 @@ _CLAIMS = [
           "is a partial minimum.", "spurious_minima", "spurious-construction"),
     Claim("thm3_6", "Thm 3.6", "Every realizable polysemantic partition pattern has a partial minimum of L~ "
           "exhibiting it, with positive loss.", "spurious_minima", "spurious-counterexamples"),
-    Claim("dead_zero_grad", "Sec. 3", "Dead neurons (F_i empty) receive exactly zero gradient.",
+    Claim("dead_zero_grad", "Sec. 3", "Dead neurons (F_i empty) receive exactly zero gradient of L~ (true by "
+          "construction: such a neuron enters no term; a certificate of the mechanism, not a test).",
           "spurious_minima", "spurious-dead"),
     Claim("thm3_8", "Thm 3.8", "If the parent-per-neuron pattern is realizable, then for every parent the child "
           "with the smallest activation can be split off to its own neuron and the pattern stays realizable "
           "(hence a spurious partial minimum).",
-          "absorption_theory", "absorption-theory-construction"),
+          "absorption_theory", "absorption-theory-relu"),
     Claim("exp_absorption", "Thm 3.8 (our test)", "Hierarchy produces feature absorption in trained dictionaries "
           "under sparsity pressure (the paper proves absorbed patterns realizable; the training experiment is "
           "ours).", "absorption_experiments", "absorption-exp-verdicts"),

@@ -92,7 +92,8 @@ class GroundTruthSource(Source):
     def sample(self, generators, batch, device):
         xs = torch.stack([self.gt.coefficients.sample(batch, g, dtype=self.gt.W_p.dtype) for g in generators])
         xs = xs.to(device)
-        return xs @ self.gt.W_p.T.to(device), xs @ self.gt.W_r.T.to(device)
+        x_p = xs @ self.gt.W_p.T.to(device)
+        return x_p, (x_p if self.autoencoder else xs @ self.gt.W_r.T.to(device))   # an SAE: the same tensor
 
 
 def check_directions(directions, n_p: int, n_r: int):

@@ -208,13 +208,23 @@ class Coefficients:
         """A batch of codes x, shape (batch, n), non-negative, on the generator's device (data for a GPU is drawn
         on the GPU)."""
         dev = generator.device
-        p = self.p.to(dtype=dtype, device=dev)
-        mask = torch.rand(batch, self.n, generator=generator, dtype=dtype, device=dev) < p
-        x = torch.zeros(batch, self.n, dtype=dtype, device=dev)
+        mask = torch.rand(batch, self.n, generator=generator, dtype=dtype, device=dev) < self._p_on(dtype, dev)
         n_on = int(mask.sum())            # magnitudes are drawn only for the active entries (fast when sparse)
-        x[mask] = self.c_min + self.beta * torch.empty(n_on, dtype=dtype, device=dev).exponential_(
-            1.0, generator=generator)
-        return x
+        vals = torch.empty(n_on, dtype=dtype, device=dev).exponential_(1.0, generator=generator)
+        if self.beta != 1.0:
+            vals.mul_(self.beta)
+        if self.c_min:
+            vals.add_(self.c_min)
+        return torch.zeros(batch, self.n, dtype=dtype, device=dev).masked_scatter_(mask, vals)
+
+    def _p_on(self, dtype, dev) -> Tensor:
+        """:attr:`p` in ``dtype`` on ``dev``, kept between calls for a scalar S (a tensor S may change in place)."""
+        if isinstance(self.S, Tensor):
+            return self.p.to(dtype=dtype, device=dev)
+        key = (self.S, self.n, dtype, str(dev))
+        if getattr(self, "_p_cache", (None,))[0] != key:
+            self._p_cache = (key, self.p.to(dtype=dtype, device=dev))
+        return self._p_cache[1]
 
     def M_d(self) -> Tensor:
         """Exact M_d = P(only feature d active) * E[x_d^2 | x_d > 0], shape (n,), float64."""

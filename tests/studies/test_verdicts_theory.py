@@ -276,7 +276,9 @@ _SPLITS = dict(n_split_ok=3, n_parents=3, n_tested=10, fails_full=0, split2_real
 def test_thm3_8_is_false_when_relu_blocks_every_child():
     r = v.thm3_8(**_SPLITS | {"n_relu_blocked": 3})
     assert r.verdict == FALSE
-    assert r.evidence == "14/14 splits at c>0; tie loses 2; ReLU 2-D: 3/3 blocked"
+    assert r.evidence == ("false for ReLU as stated; holds for threshold activations with c > 0, a unique "
+                          "least-activated child and the rescaling the construction omits: 14/14 splits at c>0; "
+                          "tie loses 2; ReLU 2-D: 3/3 blocked")
 
 
 def test_thm3_8_holds_under_extra_conditions_when_a_tie_breaks_the_construction():

@@ -205,7 +205,9 @@ def thm3_8(*, n_split_ok: int, n_parents: int, n_tested: int, fails_full: int, s
                else "holds under stated extra conditions" if ok and not tie_realized
                else "holds" if ok else "not reproduced")
     n_ok = n_split_ok + n_tested - fails_full + int(split2_realized)
-    return Verdict(verdict, f"{n_ok}/{n_parents + n_tested + 1} splits at c>0; tie loses {n_lost}; "
+    scope = ("false for ReLU as stated; holds for threshold activations with c > 0, a unique least-activated "
+             "child and the rescaling the construction omits: " if verdict == "false: counterexample" else "")
+    return Verdict(verdict, f"{scope}{n_ok}/{n_parents + n_tested + 1} splits at c>0; tie loses {n_lost}; "
                    f"ReLU 2-D: {n_relu_blocked}/{n_relu_children} blocked", dict(
                        n_split_ok=n_split_ok, n_parents=n_parents, n_tested=n_tested, fails_full=fails_full,
                        split2_realized=split2_realized, grad_E=grad_E, tie_realized=tie_realized,
