@@ -84,7 +84,8 @@ def _biconvexity() -> Chapter:
     p = {
         "seed": _seed(),
         "n_p": Param(6, "width of the representation, n_p", low=2, high=64),
-        "n": Param(8, "number of features, n", low=2, high=64),
+        "n": Param(8, "number of features, n (at most 16: the exact L_SDL sums over 2^n inputs)", low=2,
+                   high=16),
         "n_q": Param(5, "number of latents, n_q (fewer than n keeps the loss positive)", low=2, high=64),
         "M": _interference(0.3),
         "n_lines": Param(200, "random lines per convexity check", low=10),

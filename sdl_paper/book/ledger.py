@@ -26,22 +26,31 @@ _CLAIMS = [
           "satisfies sigma(z)_i in {0, z_i}.", "framework", "framework-activations"),
     Claim("unified", "Sec. 2", "SAE, tied SAE, transcoder and crosscoder are instances of one SDL problem.",
           "framework", "framework-instantiations"),
-    Claim("thm3_1", "Thm 3.1", "If (1 - S) <= 1/n then |L_SDL - L~| <= n^2 C (1 - S)^2.",
+    Claim("thm3_1", "Thm 3.1", "If C = sup_s ||x_r - W_D sigma(W_E x_p)||^2 < inf and (1 - S) <= 1/n then "
+          "|L_SDL - L~| <= n^2 C (1 - S)^2.",
           "loss_approximation", "loss-approx-bound"),
     Claim("thm3_1_jumprelu", "Thm 3.1", "The same bound for JumpReLU SAEs (the paper lists JumpReLU among its "
           "activations).", "loss_approximation", "loss-approx-jumprelu"),
+    Claim("thm3_1_batchtopk", "Thm 3.1", "The same bound for BatchTopK (the paper lists it among its "
+          "activations).", "loss_approximation", "loss-approx-batchtopk"),
     Claim("thm3_2_block", "Thm 3.2", "On a region Omega_P, L~ is convex in W_D for fixed W_E and in W_E for "
           "fixed W_D.", "biconvexity", "biconvexity-block"),
-    Claim("thm3_2_joint", "Thm 3.2 (our remark)", "L~ is not jointly convex on a region (the piecewise "
+    Claim("thm3_2_joint", "Thm 3.2 (stated, not proved)", "L~ is not jointly convex on a region (the piecewise "
           "biconvexity the paper proves is block-wise).", "biconvexity",
           "biconvexity-joint"),
-    Claim("thm3_2_across", "Thm 3.2 (our remark)", "L~ is not convex across regions.", "biconvexity",
+    Claim("thm3_2_across", "Thm 3.2 (stated, not proved)", "L~ is not convex across regions.", "biconvexity",
           "biconvexity-across"),
+    Claim("thm3_2_lsdl", "Abstract (v4)", "All SDL variants are 'a single piecewise biconvex optimization "
+          "problem': read for the true loss, L_SDL is convex in W_E on a region (Thm 3.2 proves it for L~ only).",
+          "biconvexity", "biconvexity-lsdl"),
     Claim("thm3_2_literal_topk", "Thm 3.2, eq. 7", "The theorem with the paper's literal TopK (negatives may be "
           "kept) and F_i defined by '> 0'.", "biconvexity", "biconvexity-literal-topk"),
     Claim("thm3_3", "Thm 3.3", "With n_q >= n and any sigma of the class, the ground-truth dictionary has "
           "L~ <= n^2 M^2 sum_d M_d.",
           "global_minima", "global-minima-bound"),
+    Claim("thm3_3_global", "Thm 3.3 (our reading)", "The ground-truth dictionary of Thm 3.3 is a global minimum of "
+          "L~ (a reading we test, not the paper's claim: the theorem only bounds its loss).", "global_minima",
+          "global-minima-not-global"),
     Claim("thm3_4", "Thm 3.4", "L~ = 0 iff w_r^d = W_D sigma(W_E w_p^d) for every d; with n_q > n there are "
           "zero-loss solutions that recover no ground-truth direction.", "global_minima", "global-minima-zero"),
     Claim("ex3_5", "Ex. 3.5", "A 2-feature Top1 SAE with one polysemantic and one dead neuron is a partial "

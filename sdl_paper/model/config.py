@@ -308,7 +308,7 @@ class Config:
     @classmethod
     def theory(cls, method: str = "topk", **overrides) -> "Config":
         """The theory practice: the forward pass of the theorems (z = W_E x (+ b_E), x_hat = W_D a (+ b_D)),
-        unit-norm decoder columns, no biases by default (the paper's Section 2)."""
+        unit-norm decoder columns (our choice) and no biases by default (as the paper's Section 2)."""
         return cls(**({"method": method, "practice": "theory"} | overrides))
 
     @classmethod

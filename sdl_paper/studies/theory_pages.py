@@ -68,6 +68,21 @@ def activation_checks(specs: list[str], z: Tensor, t_b: Tensor) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("activation")
 
 
+def mismatched_target(world: ground_truth.World, inst: instantiations.Instantiation) -> torch.Tensor:
+    """A control target of the shape of ``inst``'s W_r (n_r, n) that its decoder should NOT match: for a one-layer
+    target, another layer of ``world`` (the first one not read as target); for a stacked target, the same layers
+    with the features of every layer after the first shifted by one (d -> d + 1 mod n), which breaks the link
+    between a feature's parts in different layers."""
+    t = list(inst.targets)
+    if len(t) == 1:
+        others = [i for i in range(len(world.layers)) if i != t[0]]
+        if not others:
+            raise ValueError("the mismatched target of a one-layer target needs a world with two layers or more")
+        return world.layers[others[0]]
+    parts = [world.layers[t[0]]] + [world.layers[i].roll(1, dims=1) for i in t[1:]]
+    return torch.cat(parts) / len(t) ** 0.5
+
+
 def train_instantiations(world: ground_truth.World, activation: str, n_q: int, steps: int, batch_size: int,
                          lr: float, seed: int, device=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every instantiation (SAE, tied SAE, transcoder, crosscoder) trained through one loop on views of ``world``.
@@ -75,7 +90,9 @@ def train_instantiations(world: ground_truth.World, activation: str, n_q: int, s
     Each trains n_q latents with ``activation``, no L1 and Adam (``steps``, ``batch_size``, ``lr``) from seed
     ``seed``; losses are measured on one sample seeded ``seed + 2``. Returns (summary, curves): ``summary`` indexed
     by ``method`` with n_p, n_r, L_SDL before and after training, the zero-dictionary loss E||x_r||^2, L~ after
-    (eq-ltilde), the explained variance and the recovery metrics M_GT / M_IP over encoder rows and decoder columns;
+    (eq-ltilde), the explained variance, the recovery metrics M_GT / M_IP over encoder rows and decoder columns,
+    and two controls for the decoder's M_IP: at initialisation (``M_IP_dec start``) and against
+    :func:`mismatched_target` (``M_IP_dec mismatched``);
     ``curves`` the batch loss logged every 10 steps (columns method, step, batch loss).
     """
     results, curves = [], []
@@ -84,7 +101,8 @@ def train_instantiations(world: ground_truth.World, activation: str, n_q: int, s
         cfg = Config(method="relu", activation=activation, l1=0.0, tied=inst.tied, steps=steps,
                      batch_size=batch_size, lr=lr, log_every=10)
         start = init_state(1, view.n_p, n_q, view.n_r, cfg, [seed]).params
-        before = loss_summary(to_sdl(start, cfg), view, seed=seed + 2)["L_SDL"]
+        start_model = to_sdl(start, cfg)
+        before = loss_summary(start_model, view, seed=seed + 2)["L_SDL"]
         state = train(view, cfg, n_q, [seed], device=device, desc=name)
         model = to_sdl({k: v.cpu() for k, v in state.params.items()}, cfg)
         ev = loss_summary(model, view, seed=seed + 2)
@@ -93,7 +111,10 @@ def train_instantiations(world: ground_truth.World, activation: str, n_q: int, s
         results.append({"method": name, "n_p": view.n_p, "n_r": view.n_r, "L_SDL before": before,
                         "L_SDL after": ev["L_SDL"], "zero-dictionary loss": ev["baseline"], "L~ after": l_tilde,
                         "explained variance": ev["explained_variance"],
-                        **metrics.recovery(model.W_E.detach(), model.W_D.detach(), view.W_p, view.W_r)})
+                        **metrics.recovery(model.W_E.detach(), model.W_D.detach(), view.W_p, view.W_r),
+                        "M_IP_dec start": metrics.max_inner_product(view.W_r, decoder=start_model.W_D.detach()),
+                        "M_IP_dec mismatched": metrics.max_inner_product(mismatched_target(world, inst),
+                                                                         decoder=model.W_D.detach())})
         hist = pd.DataFrame(state.history)
         curves.append(pd.DataFrame({"method": name, "step": hist["step"], "batch loss": hist["loss"].str[0]}))
     return pd.DataFrame(results).set_index("method"), pd.concat(curves)

@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data.ground_truth import GroundTruth
-from .minima import ground_truth_bound, ground_truth_solution
+from .metrics import best_cosines
+from .minima import descend, ground_truth_bound, ground_truth_solution
 from .regions import tilde_loss
 
 
@@ -41,6 +42,21 @@ def interference_profile(W_p: Tensor) -> dict[str, float]:
     pos = G > 0
     return {"neighbours": pos.sum(1).double().mean().item(), "mean_cos": G[pos].mean().item(),
             "M": G.max().item()}
+
+def descend_from_ground_truth(gt: GroundTruth, sigma: nn.Module, steps: int = 1500, lr: float = 0.003) -> dict:
+    """Full-batch Adam on L~ started at the ground truth (W_E*, W_D*) with n_q = n (float64).
+
+    Returns ``L~ truth`` (the start), ``L~ end`` (the loss of the returned end point, not the best seen),
+    ``ratio`` = end / truth and ``cos end`` = the mean best encoder cosine of the end point with the w_p^d.
+    An end loss below the start shows that the ground truth is not a global minimum of L~.
+    """
+    W_E, W_D = (W.double() for W in ground_truth_solution(gt, gt.n))
+    start = tilde_loss(W_E, W_D, gt, sigma).item()
+    E, D, _ = descend(W_E, W_D, gt, sigma, steps=steps, lr=lr)
+    end = tilde_loss(E, D, gt, sigma).item()
+    return {"L~ truth": start, "L~ end": end, "ratio": end / start if start > 0 else float("nan"),
+            "cos end": best_cosines(gt.W_p.double(), encoder=E).mean().item()}
+
 
 def local_slopes(x, y) -> np.ndarray:
     """Slopes d log y / d log x between consecutive points of a curve (len(x) - 1 values)."""

@@ -38,7 +38,8 @@ def tilde_loss(W_E: Tensor, W_D: Tensor, gt: GroundTruth, sigma: nn.Module | Non
     paper's; with biases the per-feature split of L_SDL fails, so :func:`sdl_paper.theory.audit.audit` refuses
     to compute it for a dictionary with biases).
 
-    With ``F`` given, sigma is replaced by the fixed mask of that pattern: the region's quadratic, smooth in both
+    A batch-coupled sigma (BatchTopK) ranks the n unit-magnitude inputs w_p^d together as one batch (the book's
+    reading; the paper does not say). With ``F`` given, sigma is replaced by the fixed mask of that pattern: the region's quadratic, smooth in both
     blocks, equal to L~ wherever the encoder's pattern is F.
     """
     Z = W_E @ gt.W_p.to(W_E)                                     # (n_q, n): W_E w_p^d as columns

@@ -4,13 +4,13 @@ from __future__ import annotations
 from sdl_paper.studies.verdicts import VERDICTS, Verdict
 from sdl_paper.studies.verdicts import theory as v
 
-HOLDS, EXTRA, FALSE, NOT_REPRODUCED, NOT_TESTABLE = (VERDICTS[i] for i in (0, 1, 2, 3, 5))
+HOLDS, EXTRA, FALSE, NOT_REPRODUCED, NOT_TESTABLE, INCONCLUSIVE = (VERDICTS[i] for i in (0, 1, 2, 3, 5, 6))
 
 
 def test_the_verdict_words_are_the_ledgers():
-    assert (HOLDS, EXTRA, FALSE, NOT_REPRODUCED, NOT_TESTABLE) == (
+    assert (HOLDS, EXTRA, FALSE, NOT_REPRODUCED, NOT_TESTABLE, INCONCLUSIVE) == (
         "holds", "holds under stated extra conditions", "false: counterexample", "not reproduced",
-        "not testable here")
+        "not testable here", "inconclusive")
 
 
 # sigma_keep_zero
@@ -28,34 +28,33 @@ def test_sigma_keep_zero_is_not_reproduced_when_one_activation_changes_a_coordin
 
 # unified
 
-def test_unified_holds_when_the_loop_trains_every_instantiation():
-    r = v.unified(n_trained=4, n_instantiations=4)
+def test_unified_holds_when_every_decoder_matches_its_own_target():
+    r = v.unified(n_lowered=4, n_matched=4, n_instantiations=4, margin_min=0.314)
     assert r.verdict == HOLDS
-    assert r.evidence == "4 of 4 instantiations trained by one loop"
+    assert r.evidence == ("4 of 4 decoders match their own target (M_IP margin over the controls >= 0.31): one "
+                          "loop, views wired right (the claim is a definition)")
 
 
-def test_unified_is_not_reproduced_when_one_instantiation_does_not_train():
-    assert v.unified(n_trained=3, n_instantiations=4).verdict == NOT_REPRODUCED
+def test_unified_is_not_reproduced_when_a_decoder_misses_its_target_or_a_loss_does_not_fall():
+    assert v.unified(n_lowered=4, n_matched=3, n_instantiations=4, margin_min=0.02).verdict == NOT_REPRODUCED
+    assert v.unified(n_lowered=3, n_matched=4, n_instantiations=4, margin_min=0.3).verdict == NOT_REPRODUCED
 
 
 # thm3_1
 
 def test_thm3_1_holds_under_extra_conditions_when_every_check_passes():
-    r = v.thm3_1(z_max=1.234, check_z_max=2.0, pairs_max=1.0, slope=1.987)
+    r = v.thm3_1(z_max=1.234, check_z_max=2.0, slope=1.987)
     assert r.verdict == EXTRA
-    assert r.evidence == "1-feature term = L~ within 1.2 SE; gap slope 1.99; C = inf"
+    assert r.evidence == ("identity L_SDL = L~ + P(K>=2) C_2 certified (|z| <= 2.0), which implies the bound "
+                          "when C < inf; gap slope 1.99; C = inf for our magnitudes (vacuous)")
 
 
 def test_thm3_1_is_not_reproduced_when_the_one_feature_term_misses_l_tilde():
-    assert v.thm3_1(z_max=5.0, check_z_max=2.0, pairs_max=0.5, slope=2.0).verdict == NOT_REPRODUCED
+    assert v.thm3_1(z_max=5.0, check_z_max=2.0, slope=2.0).verdict == NOT_REPRODUCED
 
 
 def test_thm3_1_is_not_reproduced_when_a_certificate_is_off_by_five_standard_errors():
-    assert v.thm3_1(z_max=1.0, check_z_max=7.0, pairs_max=0.5, slope=2.0).verdict == NOT_REPRODUCED
-
-
-def test_thm3_1_is_not_reproduced_when_the_union_bound_is_exceeded():
-    assert v.thm3_1(z_max=1.0, check_z_max=1.0, pairs_max=1.01, slope=2.0).verdict == NOT_REPRODUCED
+    assert v.thm3_1(z_max=1.0, check_z_max=7.0, slope=2.0).verdict == NOT_REPRODUCED
 
 
 # thm3_1_jumprelu
@@ -106,6 +105,31 @@ def test_thm3_2_across_is_not_reproduced_when_no_line_bends_down():
     assert v.thm3_2_across(bent=0, n_lines=20, kinks=0).verdict == NOT_REPRODUCED
 
 
+# thm3_1_batchtopk
+
+def test_thm3_1_batchtopk_is_not_testable_when_a_code_depends_on_its_batch():
+    r = v.thm3_1_batchtopk(max_change=1.234)
+    assert r.verdict == NOT_TESTABLE
+    assert r.evidence == "one input's code changes by up to 1.23 with its batch: L_SDL needs a per-sample sigma"
+    assert v.thm3_1_batchtopk(max_change=0.0).verdict == EXTRA
+
+
+# thm3_2_lsdl
+
+def test_thm3_2_lsdl_is_false_when_the_exact_loss_bends_inside_one_region():
+    r = v.thm3_2_lsdl(sd_sdl=-3.77e-4, sd_tilde=1e-7, pattern_kept=True, bend_at_switch=True)
+    assert r.verdict == FALSE
+    assert r.evidence == ("exact L_SDL along an encoder line inside one region: 2nd difference -3.8e-04 "
+                          "(its L~ part: min 1.0e-07)")
+
+
+def test_thm3_2_lsdl_is_inconclusive_without_a_bend_or_when_the_line_leaves_the_region():
+    assert v.thm3_2_lsdl(sd_sdl=1e-8, sd_tilde=1e-7, pattern_kept=True, bend_at_switch=True).verdict == INCONCLUSIVE
+    assert v.thm3_2_lsdl(sd_sdl=-1.0, sd_tilde=1e-7, pattern_kept=False, bend_at_switch=True).verdict == INCONCLUSIVE
+    assert v.thm3_2_lsdl(sd_sdl=-1.0, sd_tilde=1e-7, pattern_kept=True, bend_at_switch=False).verdict == INCONCLUSIVE
+    assert v.thm3_2_lsdl(sd_sdl=-1.0, sd_tilde=-1e-3, pattern_kept=True, bend_at_switch=True).verdict == INCONCLUSIVE
+
+
 # thm3_2_literal_topk
 
 def test_thm3_2_literal_topk_is_false_when_l_tilde_bends_inside_one_region():
@@ -149,7 +173,7 @@ def test_thm3_3_is_false_when_jumprelu_breaks_the_bound():
     r = v.thm3_3(theta=1.5, jumprelu_loss=4.0, jumprelu_bound=0.0, literal_loss=0.0, literal_bound=1.0,
                  relu_ratio_max=0.0123)
     assert r.verdict == FALSE
-    assert r.evidence == "JumpReLU theta=1.5, M=0: L~ 4.000 > bound 0; ReLU L~/bound <= 1.2e-02"
+    assert r.evidence == "JumpReLU theta=1.5: L~ 4.000 > bound 0; ReLU L~/bound <= 1.2e-02"
 
 
 def test_thm3_3_is_false_when_literal_topk_breaks_the_bound():
@@ -162,6 +186,24 @@ def test_thm3_3_holds_when_both_stay_within_the_bound():
     r = v.thm3_3(theta=0.5, jumprelu_loss=0.0, jumprelu_bound=0.0, literal_loss=0.1, literal_bound=0.2,
                  relu_ratio_max=0.1)
     assert r.verdict == HOLDS
+
+
+# thm3_3_global
+
+def test_thm3_3_global_is_false_when_descent_from_the_ground_truth_goes_lower():
+    r = v.thm3_3_global(truth=0.2588, end=3e-32, n_worlds_lower=6, n_worlds=6, truth_2d=0.0392, end_2d=3e-34)
+    assert r.verdict == FALSE
+    assert r.evidence == ("descent from the ground truth: L~ 0.259 -> 3e-32, lower in 6 of 6 worlds; "
+                          "3 features in 2-D: 0.0392 -> 3e-34")
+    assert v.thm3_3_global(truth=1.0, end=1.0, n_worlds_lower=0, n_worlds=6, truth_2d=0.04,
+                           end_2d=0.0).verdict == FALSE
+
+
+def test_thm3_3_global_is_inconclusive_when_descent_finds_nothing_lower():
+    assert v.thm3_3_global(truth=0.0, end=0.0, n_worlds_lower=0, n_worlds=6, truth_2d=0.0,
+                           end_2d=0.0).verdict == INCONCLUSIVE
+    assert v.thm3_3_global(truth=1.0, end=0.6, n_worlds_lower=0, n_worlds=6, truth_2d=0.04,
+                           end_2d=0.03).verdict == INCONCLUSIVE
 
 
 # thm3_4
