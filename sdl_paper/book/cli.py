@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
+import threading
 
 from . import chapters
 
@@ -29,8 +32,37 @@ def _load_any(path: str):
     return import_saelens(path) if (Path(path) / "cfg.json").is_file() else load_dictionary(path)
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds the run (temporary files are removed on the way) to exit 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.code = 128 + signum
+
+
+def _stop(signum, frame):
+    raise Interrupted(signum)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _finite_json(report: dict) -> str:
+    """The report as JSON; a NaN or infinity (invalid JSON) is refused, naming the fields."""
+    import math
+
+    bad = [k for k, v in report.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"the audit gave non-finite values for {', '.join(bad)}: the data or the dictionary "
+                         "hold NaN or infinite values")
+    return json.dumps(report, indent=1, allow_nan=False)
+
+
 def _audit(args) -> int:
-    import json
     from pathlib import Path
 
     import numpy as np
@@ -45,7 +77,7 @@ def _audit(args) -> int:
         arr = open_array(Path(args.directions))
         truth = torch.from_numpy(np.asarray(arr[:], dtype=np.float32))
     report = audit(d, truth=truth, data=args.data, k=args.model, n_samples=args.samples)
-    print(json.dumps(report, indent=1))
+    print(_finite_json(report))
     return 0
 
 
@@ -67,12 +99,27 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("--directions", help=".npy or .safetensors (n_p, n): known directions, one per column")
     au.add_argument("--data", help=".npy or .safetensors (N, n_p): activations to measure codes on")
     au.add_argument("--model", type=int, default=0, help="which of the file's models (default 0)")
-    au.add_argument("--samples", type=int, default=8192, help="rows of --data to use (default 8192)")
+    au.add_argument("--samples", type=_positive, default=8192, help="rows of --data to use (default 8192)")
     args = parser.parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()   # only it may set handlers
+    handlers = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    try:
+        return _command(args)
+    except Interrupted as e:
+        print(f"sdl-paper: stopped by signal {e.code - 128}; nothing written", file=sys.stderr)
+        return e.code
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _command(args) -> int:
+    from safetensors import SafetensorError
+
     if args.command == "audit":
         try:
             return _audit(args)
-        except (ValueError, FileNotFoundError, IndexError, TypeError) as e:
+        except (ValueError, OSError, IndexError, TypeError, KeyError, RuntimeError, SafetensorError) as e:
             print(f"sdl-paper: error: {e}", file=sys.stderr)
             return 2
     try:
@@ -95,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except chapters.ChapterFailed as e:
         print(f"sdl-paper: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:            # a full disk, a file size limit, a folder removed under us
+        print(f"sdl-paper: error: cannot write the output ({e}); nothing written", file=sys.stderr)
         return 1
     print(f"wrote {path}")
     return 0

@@ -6,13 +6,14 @@ and moved into place only when the whole run succeeded, so a failed run leaves n
 from __future__ import annotations
 
 import base64
+import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from . import chapters, render
+from ..io.files import with_umask
 
 
 def _extract_figures(nb, folder: Path) -> list[Path]:
@@ -32,10 +33,33 @@ def _extract_figures(nb, folder: Path) -> list[Path]:
     return written
 
 
+MANIFEST = ".sdl-paper-outputs.json"   # in an output folder: {chapter: [files it wrote]}; only these are replaced
+
+
+def _manifest(out: Path) -> dict[str, list[str]]:
+    """The files earlier runs wrote into ``out`` (empty for a new folder); a damaged manifest is refused."""
+    path = out / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise chapters.ParameterError(f"--out {out}: its {MANIFEST} is damaged ({e}); choose a new folder") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) and all(isinstance(f, str) for f in v)
+                                             for v in data.values()):
+        raise chapters.ParameterError(f"--out {out}: its {MANIFEST} is not ours; choose a new folder")
+    return data
+
+
 def _check_out(out: Path) -> None:
-    """Refuse an output folder that is a file or that cannot be created or written, before any work."""
+    """Refuse an output folder that is a file, that holds files this tool did not write, or that cannot be
+    created or written, before any work."""
     if out.exists() and not out.is_dir():
         raise chapters.ParameterError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise chapters.ParameterError(f"--out {out} holds files that sdl-paper did not write; choose a new or "
+                                      "empty folder (nothing of yours is ever replaced or removed)")
+    _manifest(out) if out.is_dir() else None
     parent = next(p for p in [out, *out.parents] if p.exists())
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise chapters.ParameterError(f"--out {out}: cannot write there ({parent} is not a writable folder)")
@@ -82,10 +106,34 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
         _extract_figures(executed, tmp / "figures")
         if html:
             render.render_page(target, tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        for item in tmp.iterdir():
-            dest = out / item.name
-            if dest.is_dir():
-                shutil.rmtree(dest)
-            shutil.move(str(item), dest)
+        _place(tmp, out, name)
     return out / f"{name}.ipynb"
+
+
+def _place(tmp: Path, out: Path, name: str) -> None:
+    """Move the files of ``tmp`` into ``out``, replacing only files that earlier runs wrote there (the
+    manifest), removing this chapter's earlier files that the new run did not write, then update the manifest.
+    Every collision with a file that is not ours is refused before anything moves."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = _manifest(out)
+    ours = {f for files in manifest.values() for f in files}
+    new = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+    clash = [f for f in new if (out / f).is_symlink() or ((out / f).exists() and f not in ours)
+             or any(parent.is_symlink() or parent.is_file() for parent in (out / f).parents if out in parent.parents)]
+    if clash:
+        raise chapters.ChapterFailed(f"chapter {name!r} ran, but {out} holds {clash[0]!r}, which sdl-paper did "
+                                     "not write; nothing was written (choose a new folder)")
+    with_umask(tmp)
+    for f in new:
+        (out / f).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / f, out / f)
+    others = {f for key, files in manifest.items() if key != name for f in files}
+    for f in set(manifest.get(name, [])) - set(new) - others:
+        if (out / f).is_file() and not (out / f).is_symlink():
+            (out / f).unlink()
+    manifest[name] = new
+    fd, part = tempfile.mkstemp(prefix=f"{MANIFEST}.", dir=out)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(manifest, fh, indent=1)
+    with_umask(Path(part))
+    os.replace(part, out / MANIFEST)

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..model.config import Config
-from ..model.dictionary import Dictionary, activation_spec, sizes
+from ..model.dictionary import Dictionary, activation_spec, check_params, sizes
 
 FORMAT_VERSION = 1
 KINDS = {"dictionary": ("dictionary.safetensors", "config.json"), "checkpoint": ("checkpoint.safetensors",
@@ -44,9 +44,7 @@ def write_folder(path, kind: str, tensors: dict[str, torch.Tensor], meta: dict) 
     refuses to replace a folder holding anything else."""
     path = Path(path)
     names = KINDS[kind]
-    if path.exists():
-        if not path.is_dir() or not set(os.listdir(path)) <= set(names) or not os.listdir(path):
-            raise FileExistsError(f"{path} exists and is not a {kind} folder; choose a new path")
+    check_output_folder(path, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(path.parent, os.W_OK):
         raise PermissionError(f"cannot write into {path.parent}")
@@ -59,24 +57,46 @@ def write_folder(path, kind: str, tensors: dict[str, torch.Tensor], meta: dict) 
     return atomic_folder(path, write)
 
 
+def check_output_folder(path, kind: str) -> None:
+    """Refuse, before any work, an output ``path`` that a :func:`write_folder` of ``kind`` would not replace: a
+    symbolic link, a file, or a folder holding anything but a complete or partial ``kind`` folder."""
+    path, names = Path(path), KINDS[kind]
+    if path.is_symlink():
+        raise FileExistsError(f"{path} is a symbolic link; choose a new path (a link is never replaced)")
+    if path.exists():
+        if not path.is_dir() or not set(os.listdir(path)) <= set(names) or not os.listdir(path):
+            raise FileExistsError(f"{path} exists and is not a {kind} folder; choose a new path")
+
+
 def atomic_folder(path: Path, write) -> Path:
     """Call ``write(tmp)`` on a fresh temporary folder beside ``path``, then put it in place of ``path`` (an old
     folder is moved aside first and deleted last), so a crash never leaves half a folder."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    old = None
     try:
         write(tmp)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+        with_umask(tmp)
+        if path.exists():      # moved aside to a fresh name of ours, so nothing of the user's is ever removed
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old)
         os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not path.exists():
+            os.replace(old, path)                     # put the previous folder back
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def with_umask(path: Path) -> None:
+    """Give ``path`` (a folder or file we created) and everything under it the permissions the user's umask
+    grants (tempfile makes them private: 0700 / 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
 
 
 def read_folder(path, kind: str) -> tuple[dict[str, torch.Tensor], dict]:
@@ -116,13 +136,17 @@ def load_dictionary(path) -> Dictionary:
     try:
         cfg = Config.from_dict(meta["config"])
         K, n_p, n_q, n_r = sizes(tensors)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise ValueError(f"{path}: inconsistent dictionary ({e})") from None
     expected = {"W_E"} | ({"W_D"} if not cfg.tied else set()) | ({"b_E", "b_D"} if cfg.bias else set()) \
         | cfg.impl.param_names()
     if set(tensors) != expected or meta.get("sizes") != {"K": K, "n_p": n_p, "n_q": n_q, "n_r": n_r}:
         raise ValueError(f"{path}: tensors {sorted(tensors)} of sizes {(K, n_p, n_q, n_r)} do not match its config "
                          f"(expected {sorted(expected)}, sizes {meta.get('sizes')})")
+    check_params(tensors, cfg, str(path), aux=False)
+    seeds = meta.get("seeds", [])
+    if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+        raise ValueError(f"{path}: seeds {seeds!r} must be a list of ints")
     rest = {k: v for k, v in meta.items() if k not in ("sizes", "config", "activation", "seeds", "format",
                                                         "version")}
-    return Dictionary(tensors, cfg, meta.get("seeds", []), rest)
+    return Dictionary(tensors, cfg, seeds, rest)

@@ -9,6 +9,7 @@ hyperparameters, read from its source).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 
 from . import methods
@@ -32,7 +33,7 @@ def _ints(part, *names: str, least: int = 0) -> None:
 
 
 def _floats(part, *names: str) -> None:
-    """Normalise per-model values (PER_MODEL) to a float or a tuple of floats."""
+    """Normalise per-model values (PER_MODEL) to a float or a tuple of floats; refuse NaN and infinities."""
     for name in names:
         v = getattr(part, name)
         if isinstance(v, (list, tuple)):
@@ -41,6 +42,31 @@ def _floats(part, *names: str) -> None:
             object.__setattr__(part, name, tuple(float(x) for x in v))
         elif isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"{name}={v!r} must be a float or a tuple of floats, one per model")
+        if not all(math.isfinite(x) for x in _values(getattr(part, name))):
+            raise ValueError(f"{name}={v!r} must be finite (no NaN or infinity)")
+
+
+def _scalars(part, *names: str) -> None:
+    """Fields that take one finite float."""
+    for name in names:
+        v = getattr(part, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise TypeError(f"{name}={v!r} must be a finite float")
+        object.__setattr__(part, name, float(v))
+
+
+def _bools(part, *names: str, none: tuple[str, ...] = ()) -> None:
+    """Fields that take True or False (a string such as "False" is refused: it would read as true)."""
+    for name in names:
+        v = getattr(part, name)
+        if not isinstance(v, bool) and not (v is None and name in none):
+            raise TypeError(f"{name}={v!r} must be True or False" + (" or None" if name in none else ""))
+
+
+def _strings(part, *names: str) -> None:
+    for name in names:
+        if not isinstance(getattr(part, name), str):
+            raise TypeError(f"{name}={getattr(part, name)!r} must be a string")
 
 
 def _values(v) -> tuple:
@@ -72,6 +98,13 @@ class ModelConfig:
     def __post_init__(self):
         _ints(self, "k", least=1)
         _floats(self, "l1", "l0", "init_scale")
+        _scalars(self, "theta_init", "bandwidth")
+        _bools(self, "tied", "bias", "unit_decoder", "subtract_b_D", "sparse", none=("sparse",))
+        _strings(self, "method", "activation", "practice")
+        for name in ("prefixes", "k_levels"):
+            if not isinstance(getattr(self, name), (list, tuple)) or not all(
+                    isinstance(x, int) and not isinstance(x, bool) for x in getattr(self, name)):
+                raise TypeError(f"{name}={getattr(self, name)!r} must be a list of ints")
         object.__setattr__(self, "prefixes", tuple(self.prefixes))
         object.__setattr__(self, "k_levels", tuple(self.k_levels))
         m = methods.get(self.method)
@@ -117,7 +150,12 @@ class OptimConfig:
     def __post_init__(self):
         _ints(self, "steps", "batch_size", least=1)
         _floats(self, "lr")
-        object.__setattr__(self, "betas", tuple(self.betas))
+        _scalars(self, "clip_grad")
+        b = self.betas
+        if (not isinstance(b, (list, tuple)) or len(b) != 2 or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1 for x in b)):
+            raise ValueError(f"betas={b!r} must be two floats in [0, 1) (Adam's beta1, beta2)")
+        object.__setattr__(self, "betas", tuple(float(x) for x in b))
         if min(_values(self.lr)) <= 0:
             raise ValueError(f"lr={self.lr!r} must be > 0")
         if self.amp not in ("fp32", "bf16"):
@@ -142,6 +180,11 @@ class RemedyConfig:
     def __post_init__(self):
         _ints(self, "dead_window", "resample_pool", least=1)
         _ints(self, "aux_k", "resample_every")
+        _scalars(self, "aux_coef", "resample_scale")
+        if not isinstance(self.resample_at, (list, tuple)):
+            raise TypeError(f"resample_at={self.resample_at!r} must be a list of steps")
+        if self.remedy == "resample" and not (self.resample_at or self.resample_every):
+            raise ValueError("remedy='resample' needs a schedule: resample_at=[steps] and/or resample_every=N")
         object.__setattr__(self, "resample_at", tuple(self.resample_at))
         if self.remedy not in REMEDIES:
             raise ValueError(f"remedy={self.remedy!r}; allowed: {', '.join(REMEDIES)}")
@@ -182,6 +225,7 @@ class LogConfig:
     def __post_init__(self):
         _ints(self, "log_every", least=1)
         _ints(self, "track_every")
+        _scalars(self, "tau")
         if not 0 < self.tau < 1:
             raise ValueError(f"tau={self.tau!r} must be in (0, 1)")
 
@@ -265,6 +309,7 @@ class Config:
             object.__setattr__(self, part, given[part] if given[part] is not None else cls(**kw))
         if self.remedy == "auxk_input" and self.sparse:
             raise ValueError("remedy='auxk_input' trains on the dense path only: set sparse=None or False")
+
 
     def __getattr__(self, name: str):
         part = FIELDS.get(name)

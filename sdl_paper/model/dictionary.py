@@ -73,6 +73,47 @@ def sizes(params: dict[str, Tensor]) -> tuple[int, int, int, int]:
     return K, n_p, n_q, with_decoder(params)["W_D"].shape[1]
 
 
+FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def param_shapes(cfg: Config, K: int, n_p: int, n_q: int, n_r: int) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every parameter :func:`init_params` makes for these sizes (W_D absent when tied)."""
+    shapes = {"W_E": (K, n_q, n_p)} | ({} if cfg.tied else {"W_D": (K, n_r, n_q)})
+    if cfg.bias:
+        shapes |= {"b_E": (K, n_q), "b_D": (K, n_r)}
+    if cfg.remedy == "auxk_input":
+        shapes["W_aux"] = (K, n_p, n_q)
+    return shapes | {name: (K, n_q) for name in cfg.impl.param_names()}
+
+
+def check_params(params: dict[str, Tensor], cfg: Config, where: str, aux: bool = True) -> tuple[int, int, int, int]:
+    """Refuse parameters that ``cfg`` does not describe: a missing or extra name, a shape other than
+    :func:`param_shapes`, a dtype that is not floating point, or a value that is not finite. Returns
+    (K, n_p, n_q, n_r); ``where`` names the file in the messages; ``aux=False``: a dictionary (no W_aux)."""
+    W_E, W_D = params.get("W_E"), params.get("W_D", params.get("W_E"))
+    if W_E is None or W_E.ndim != 3 or W_D is None or W_D.ndim != 3:
+        raise ValueError(f"{where}: W_E (K, n_q, n_p) and W_D (K, n_r, n_q) must be 3-D tensors; got "
+                         f"{None if W_E is None else tuple(W_E.shape)}, {None if W_D is None else tuple(W_D.shape)}")
+    K, n_q, n_p = W_E.shape
+    n_r = n_p if cfg.tied else W_D.shape[1]
+    expected = param_shapes(cfg, K, n_p, n_q, n_r)
+    if not aux:
+        expected.pop("W_aux", None)
+    if set(params) != set(expected):
+        raise ValueError(f"{where}: tensors {sorted(params)} do not match the configuration, which needs "
+                         f"{sorted(expected)}")
+    for name, shape in expected.items():
+        t = params[name]
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{where}: {name} has shape {tuple(t.shape)}; its configuration and W_E, W_D imply "
+                             f"{shape}")
+        if t.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"{where}: {name} has dtype {t.dtype}; allowed: float32, float64, float16, bfloat16")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{where}: {name} holds non-finite values (NaN or inf)")
+    return K, n_p, n_q, n_r
+
+
 def init_params(K: int, n_p: int, n_q: int, n_r: int, cfg: Config, seeds: list[int]) -> dict[str, Tensor]:
     """Parameters of K models, model k initialised from seeds[k] exactly as a K = 1 run with that seed would be:
     decoder columns of norm ``init_scale``, W_E = W_D^T when n_r = n_p, zero biases, the method's own."""

@@ -55,8 +55,8 @@ class JumpReLU(nn.Module):
     def __init__(self, theta: float | Tensor = 0.0):
         super().__init__()
         theta = torch.as_tensor(theta, dtype=torch.float32)
-        if bool((theta < 0).any()):
-            raise ValueError(f"jumprelu threshold theta must be >= 0, got {theta}")
+        if not bool(torch.isfinite(theta).all()) or bool((theta < 0).any()):
+            raise ValueError(f"jumprelu threshold theta must be finite and >= 0, got {theta}")
         self.register_buffer("theta", theta)
 
     def forward(self, z: Tensor) -> Tensor:

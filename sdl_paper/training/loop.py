@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ..data.arrays import Source, as_source
+from ..io.files import check_output_folder
 from ..model.config import AUXK, Config
 from ..model.dictionary import sizes
 from ..model.sparse import Workspace
@@ -96,26 +97,43 @@ def fit(run: Run, callbacks: list[C.Callback]) -> State:
     return state
 
 
-# settings a checkpoint must share with the run that resumes it (the others may change, e.g. lr or steps)
-_MODEL_FIELDS = ("method", "k", "tied", "bias", "prefixes", "remedy")
+# settings a checkpoint must share with the run that resumes it: they change the model or its forward pass (the
+# others may change, e.g. lr, l1 or steps)
+_MODEL_FIELDS = ("method", "k", "k_levels", "activation", "tied", "bias", "prefixes", "practice", "subtract_b_D",
+                 "unit_decoder", "remedy", "aux_k", "anchors")
 
 
-def check_resume(state: State, cfg: Config, n_p: int, n_q: int, n_r: int, seeds: list[int]) -> None:
-    """Refuse to resume ``state`` with other sizes, seeds or model settings, or with no steps left."""
+def check_resume(state: State, cfg: Config, n_p: int, n_q: int, n_r: int, seeds: list[int],
+                 source: dict | None = None) -> None:
+    """Refuse to resume ``state`` with other sizes, seeds, model settings or data (``source``: the new run's
+    ``Source.describe()``; its kind and number of rows must match the checkpoint's), or with no steps left."""
+    if not isinstance(state.config, dict) or not state.config:
+        raise ValueError("the checkpoint holds no configuration, so it cannot be checked against this run; it was "
+                         "not written by save_checkpoint")
+    saved_source = state.source if isinstance(state.source, dict) else {}
+    for key in ("kind", "rows"):
+        if source is not None and key in saved_source and saved_source[key] != source.get(key):
+            raise ValueError(f"checkpoint was trained on data with {key}={saved_source[key]!r}; this run's data "
+                             f"has {key}={source.get(key)!r}")
     K, p, q, r = sizes(state.params)
     if (p, q, r) != (n_p, n_q, n_r):
         raise ValueError(f"checkpoint has sizes n_p={p}, n_q={q}, n_r={r}; this run asks n_p={n_p}, n_q={n_q}, "
                          f"n_r={n_r}")
     if K != len(seeds) or (state.seeds and list(state.seeds) != list(seeds)):
         raise ValueError(f"checkpoint holds {K} models with seeds {state.seeds}; this run asks seeds {seeds}")
-    saved, asked = state.config or {}, cfg.to_dict()
-    for name in _MODEL_FIELDS:
-        if name in saved and saved[name] != asked[name]:
-            raise ValueError(f"checkpoint was trained with {name}={saved[name]!r}; this run asks "
+    saved, asked, default = state.config, cfg.to_dict(), Config().to_dict()
+    for name in _MODEL_FIELDS:       # a field older files lack had its default value
+        if _norm(saved.get(name, default[name])) != _norm(asked[name]):
+            raise ValueError(f"checkpoint was trained with {name}={saved.get(name, default[name])!r}; this run asks "
                              f"{name}={asked[name]!r}")
     if cfg.steps <= state.step:
         raise ValueError(f"checkpoint is at step {state.step} and steps={cfg.steps} is a total, so nothing is "
                          f"left to train; ask steps > {state.step}")
+
+
+def _norm(v):
+    """JSON round trips turn tuples into lists: compare them as lists."""
+    return list(v) if isinstance(v, tuple) else v
 
 
 def _check_seeds(seeds) -> list[int]:
@@ -153,7 +171,7 @@ def check_run(source: Source, cfg: Config, n_q: int, seeds: list[int], state: St
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes "
                          f"({dist.world()[1]})")
     if state is not None:
-        check_resume(state, cfg, source.n_p, n_q, source.n_r, seeds)
+        check_resume(state, cfg, source.n_p, n_q, source.n_r, seeds, source.describe())
 
 
 def default_callbacks(cfg: Config, progress: bool | None, checkpoint: str | None, checkpoint_every: int,
@@ -188,6 +206,8 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
     Raises:
         TrainingDiverged: at the first step whose loss is not finite.
     """
+    if checkpoint is not None:      # refused before any work, not after training
+        check_output_folder(checkpoint, "checkpoint")
     source: Source = as_source(data)
     seeds = _check_seeds(seeds)
     device = str(default_device(None if device == "auto" else device))

@@ -75,3 +75,82 @@ def test_audit_reads_our_folders_and_saelens_folders_and_names_bad_input(tmp_pat
     assert "no such dictionary folder" in capsys.readouterr().err
     assert main(["audit", str(tmp_path / "d"), "--model", "3"]) == 2
     assert "this file holds 1 models" in capsys.readouterr().err
+
+
+def test_an_output_folder_with_files_that_are_not_ours_is_refused_before_running(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "mine.png").write_bytes(b"user data")
+    assert main(["run", "framework", "--preset", "smoke", "--out", str(out)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert (out / "figures" / "mine.png").read_bytes() == b"user data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_placing_outputs_replaces_only_our_files_and_keeps_the_users(tmp_path):
+    from sdl_paper.book import chapters
+    from sdl_paper.book.runner import MANIFEST, _place
+
+    out = tmp_path / "out"
+
+    def run(name, files):
+        tmp = tmp_path / f".tmp-{name}-{len(list(tmp_path.iterdir()))}"
+        for f, text in files.items():
+            (tmp / f).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / f).write_text(text)
+        _place(tmp, out, name)
+
+    run("a", {"a.ipynb": "1", "figures/x.png": "1", "figures/old.png": "1"})
+    (out / "figures" / "mine.png").write_text("user")                  # the user adds a file of their own
+    run("a", {"a.ipynb": "2", "figures/x.png": "2"})                   # a re-run: replaces ours, drops old.png
+    assert (out / "a.ipynb").read_text() == "2" and not (out / "figures" / "old.png").exists()
+    assert (out / "figures" / "mine.png").read_text() == "user"
+    with pytest.raises(chapters.ChapterFailed, match="mine.png"):
+        run("b", {"b.ipynb": "1", "figures/mine.png": "theirs"})      # would replace the user's file: refused
+    assert (out / "figures" / "mine.png").read_text() == "user" and not (out / "b.ipynb").exists()
+    assert json.loads((out / MANIFEST).read_text()) == {"a": ["a.ipynb", "figures/x.png"]}
+
+
+def test_audit_refuses_non_finite_results_and_a_sample_count_below_one(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    import sdl_paper as sdl
+
+    x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
+    d = sdl.Dictionary.from_state(sdl.train(x, sdl.Config(k=2, steps=5, batch_size=32), 16, [0], progress=False))
+    sdl.save_dictionary(d, tmp_path / "d")
+    bad = x.numpy().copy()
+    bad[3, 2] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    assert main(["audit", str(tmp_path / "d"), "--data", str(tmp_path / "nan.npy")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "non-finite" in captured.err
+    with pytest.raises(SystemExit) as e:
+        main(["audit", str(tmp_path / "d"), "--samples", "0"])
+    assert e.value.code == 2 and "must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_run_within_seconds_and_leaves_nothing(tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "sdl_paper.book.cli", "run", "framework", "--preset", "smoke",
+                             "--out", str(out), "--no-progress", "--no-html"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not any(p.name.startswith(".framework-") for p in tmp_path.iterdir()):   # the run has started
+        assert proc.poll() is None and time.time() < deadline, "the run ended or never started"
+        time.sleep(0.2)
+    time.sleep(2)
+    sent = time.time()
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + getattr(signal, sig) and "nothing written" in err
+    assert time.time() - sent < 30
+    assert list(tmp_path.iterdir()) == []                             # no temporary folder, no output

@@ -89,3 +89,23 @@ def test_the_two_practices_are_named_constructors():
     assert Config.standard("topk").rescaled and not theory.rescaled
     with pytest.raises(ValueError, match="no standard practice for method='relu'"):
         Config.standard("relu")
+
+
+@pytest.mark.parametrize("kw, error", [
+    (dict(bias="False"), "bias='False' must be True or False"),
+    (dict(tied=1), "tied=1 must be True or False"),
+    (dict(betas=(2, 0.5)), "betas=\\(2, 0.5\\) must be two floats in \\[0, 1\\)"),
+    (dict(betas=(0.9,)), "must be two floats"),
+    (dict(lr=float("inf")), "must be finite"),
+    (dict(l1=float("nan")), "must be finite"),
+    (dict(lr=(1e-3, float("nan"))), "must be finite"),
+    (dict(clip_grad=float("nan")), "must be a finite float"),
+    (dict(theta_init="0.1"), "must be a finite float"),
+    (dict(method="relu", activation="jumprelu:nan"), "finite"),
+    (dict(remedy="resample"), "needs a schedule"),
+    (dict(method=3), "must be a string"),
+    (dict(prefixes="48"), "must be a list of ints"),
+])
+def test_config_refuses_values_of_the_wrong_type_or_not_finite(kw, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        Config(**kw)
