@@ -95,10 +95,10 @@ def anchoring() -> Chapter:
                                   "ratio_values": "1.04,1.17,1.43,1.56,1.69,1.82", "M_values": "0.05,0.2,0.5",
                                   "p_values": "0.005,0.1"}}
     rules = (M_RULE, _K_RULE, _N_RULE,
-             (("n_anchors", "n"), "n_anchors must be below n (some features must stay to evaluate)",
-              lambda v: v["n_anchors"] < v["n"]),
-             _list_rule(("anchor_values",), "anchor_values must be whole numbers in [1, n), one or more",
-                        lambda x, v: x == int(x) and 1 <= x < v["n"], least=1),
+             (("n_anchors", "n", "n_q"), "n_anchors must be below n (some features must stay to evaluate) and at "
+              "most n_q (each anchor takes a latent)", lambda v: v["n_anchors"] < v["n"] and v["n_anchors"] <= v["n_q"]),
+             _list_rule(("anchor_values", "n", "n_q"), "anchor_values must be integers in [1, n) and at most n_q, "
+                        "one or more", lambda x, v: 1 <= x < v["n"] and x <= v["n_q"], cast=int, least=1),
              _list_rule(("coef_values",), "coef_values must be numbers > 0, one or more", lambda x, v: x > 0,
                         least=1),
              _list_rule(("ratio_values",), "ratio_values must be numbers > 1 (superposition), one or more",
@@ -107,8 +107,8 @@ def anchoring() -> Chapter:
                         least=1),
              _list_rule(("p_values",), "p_values must be numbers in (0, 1), one or more", lambda x, v: 0 < x < 1,
                         least=1),
-             _list_rule(("k_values",), "k_values must be whole numbers in [1, n_q], one or more",
-                        lambda x, v: x == int(x) and 1 <= x <= v["n_q"], least=1),
+             _list_rule(("k_values", "n_q"), "k_values must be integers in [1, n_q], one or more",
+                        lambda x, v: 1 <= x <= v["n_q"], cast=int, least=1),
              *(_list_rule((name,), f"{name} must be at least two numbers > 0", lambda x, v: x > 0)
                for name in ("l1_values", "l0_values")))
     return Chapter("anchoring", "anchoring.md", "Feature anchoring and the ablations", p, presets, rules, _reach_M)

@@ -189,8 +189,18 @@ def firing_rule(samples: Callable[[dict], int], what: str, names: tuple[str, ...
 
 
 def number_list(text: str, cast: type = float) -> list:
-    """The values of a comma-separated sweep parameter such as ``"0.2,0.6,1.0"``."""
-    return [cast(t) for t in text.split(",")]
+    """The values of a comma-separated sweep parameter such as ``"0.2,0.6,1.0"``; a ValueError names a value that
+    is not a number of that type (``"2.0"`` is not an int) or not finite (``inf``, ``nan``)."""
+    out = []
+    for t in text.split(","):
+        try:
+            x = cast(t.strip())
+        except ValueError:
+            raise ValueError(f"{t.strip()!r} is not a{'n int' if cast is int else ' number'}") from None
+        if not math.isfinite(x):
+            raise ValueError(f"{t.strip()!r} is not finite")
+        out.append(x)
+    return out
 
 
 def _list_rule(names: tuple[str, ...], message: str, ok: Callable[[float, dict], bool], cast: type = float,

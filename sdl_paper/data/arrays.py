@@ -217,8 +217,8 @@ class ArraySource(Source):
         if isinstance(x, (str, Path)):
             return open_array(Path(x))
         t = torch.as_tensor(x)
-        if t.ndim != 2 or not t.is_floating_point():
-            raise ValueError(f"activations must be a 2-D float tensor (samples, width); got {t.dtype} "
+        if t.ndim != 2 or not t.is_floating_point() or 0 in t.shape:
+            raise ValueError(f"activations must be a 2-D float tensor (samples, width), non-empty; got {t.dtype} "
                              f"of shape {tuple(t.shape)}")
         if not torch.isfinite(t).all():
             raise ValueError("activations contain NaN or infinite values")

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..data.arrays import Source, as_source
 from ..io.files import check_output_folder
-from ..model.config import AUXK, Config
+from ..model.config import AUXK, PER_MODEL, Config
 from ..model.dictionary import sizes
 from ..model.sparse import Workspace
 from . import callbacks as C
@@ -144,6 +144,16 @@ def _check_seeds(seeds) -> list[int]:
     return list(seeds)
 
 
+def _check_copies(seeds: list[int], cfg: Config, anchors) -> None:
+    """Refuse a repeated seed when nothing else differs between the models (they would be identical copies); a
+    sweep (per-model values of :data:`~sdl_paper.model.config.PER_MODEL` or per-model anchors) may repeat seeds."""
+    swept = any(isinstance(getattr(cfg, f), tuple) for f in PER_MODEL) or (
+        anchors is not None and anchors["A_p"].ndim == 3)
+    if len(set(seeds)) != len(seeds) and not swept:
+        raise ValueError(f"seeds={seeds!r} repeats a seed and no per-model setting differs: those models would be "
+                         "identical copies")
+
+
 def _check_anchors(anchors, cfg: Config, n_p: int, n_r: int, K: int) -> None:
     if bool(cfg.anchors) != (anchors is not None):
         raise ValueError(f"cfg.anchors={cfg.anchors} but anchors are {'given' if anchors is not None else 'missing'}"
@@ -158,6 +168,8 @@ def _check_anchors(anchors, cfg: Config, n_p: int, n_r: int, K: int) -> None:
 
 def check_run(source: Source, cfg: Config, n_q: int, seeds: list[int], state: State | None, anchors) -> None:
     """Everything :func:`train` refuses, checked before any work."""
+    if isinstance(n_q, bool) or not isinstance(n_q, int) or n_q < 1:
+        raise ValueError(f"n_q={n_q!r} must be an int >= 1 (the number of latents)")
     cfg.check_sizes(source.n_p, n_q, source.n_r)
     cfg.check_models(len(seeds))
     if cfg.practice == "standard" and cfg.subtract_b_D and source.autoencoder is False:
@@ -167,6 +179,7 @@ def check_run(source: Source, cfg: Config, n_q: int, seeds: list[int], state: St
     if cfg.track_every:
         source.W_p                                   # refuses when the source has no directions
     _check_anchors(anchors, cfg, source.n_p, source.n_r, len(seeds))
+    _check_copies(seeds, cfg, anchors)
     if cfg.batch_size % dist.world()[1]:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of processes "
                          f"({dist.world()[1]})")

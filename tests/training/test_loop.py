@@ -310,3 +310,16 @@ def test_a_selected_model_continues_as_it_would_have_alone():
     assert torch.equal(full.last_fired, resumed.last_fired)
     with pytest.raises(ValueError, match="indices of the 3 models"):
         select(part, [3])
+
+
+def test_bad_sizes_seeds_and_data_are_refused_with_our_message_before_any_work():
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    cfg = Config(k=2, steps=3, batch_size=8)
+    for args, match in [((x, cfg, 0, [0]), "n_q=0 must be an int >= 1"),
+                        ((x, cfg, 16, [3, 3]), "repeats a seed"),
+                        ((torch.randn(0, 8), cfg, 16, [0]), "non-empty"),
+                        ((x.long(), cfg, 16, [0]), "2-D float tensor")]:
+        with pytest.raises(ValueError, match=match):
+            train(*args, progress=False)
+    swept = train(x, cfg.replace(lr=(1e-3, 1e-2)), 16, [3, 3], progress=False)   # a sweep may repeat seeds
+    assert not torch.equal(swept.params["W_E"][0], swept.params["W_E"][1])
