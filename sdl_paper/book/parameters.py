@@ -159,6 +159,8 @@ def _reach_M(v: dict) -> None:
         feature_matrix(v["n_p"], v["n"], v["M"], seed=v["seed"])
     except InterferenceUnreachable as e:
         raise ParameterError(f"parameter 'M'={v['M']!r} cannot be reached: {e}") from None
+    except ValueError as e:                       # e.g. M below -1/(n-1): no n unit vectors reach it
+        raise ParameterError(f"parameters n_p={v['n_p']}, n={v['n']}, M={v['M']!r}: {e}") from None
 
 
 def _seed() -> Param:

@@ -62,6 +62,8 @@ def export_saelens(d: Dictionary, path, k: int = 0) -> Path:
     cfg |= extra_cfg
     tensors |= extra_tensors
     path = Path(path)
+    if path.is_symlink():
+        raise FileExistsError(f"{path} is a symbolic link; choose a new path (a link is never replaced)")
     if path.exists() and (not path.is_dir() or not set(os.listdir(path)) <= {"cfg.json", "sae_weights.safetensors"}):
         raise FileExistsError(f"{path} exists and is not a SAELens SAE folder; choose a new path")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +87,11 @@ def import_saelens(path) -> Dictionary:
         W = load_file(str(w_path))
     except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as e:
         raise ValueError(f"{path}: corrupt SAELens SAE ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_path}: not a SAELens configuration (a JSON object is expected)")
+    bad = [n for n, t in W.items() if not t.is_floating_point() or not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ValueError(f"{w_path}: tensors {sorted(bad)} are not floating point or hold NaN or infinite values")
     arch = cfg.get("architecture", "standard")
     if arch not in ("standard", "topk", "jumprelu"):
         raise ValueError(f"{path}: SAELens architecture {arch!r} is not supported; allowed: standard, topk, jumprelu")
@@ -106,8 +113,10 @@ def import_saelens(path) -> Dictionary:
         W_E, b_E, W_D = W_E * norms[:, None], b_E * norms, W_D / norms
     method = {"standard": "relu_dec", "topk": "topk", "jumprelu": "jumprelu"}[arch]
     params = {"W_E": W_E[None], "W_D": W_D[None], "b_E": b_E[None].contiguous(), "b_D": b_D[None]}
-    ours = Config(method=method, bias=True, unit_decoder=False, **({"k": int(cfg.get("k", 100))}
-                                                                  if arch == "topk" else {}))
+    k = cfg.get("k", 100)
+    if arch == "topk" and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d_sae):
+        raise ValueError(f"{cfg_path}: k={k!r} must be an int in [1, d_sae={d_sae}]")
+    ours = Config(method=method, bias=True, unit_decoder=False, **({"k": k} if arch == "topk" else {}))
     if arch == "jumprelu":
         if bool((W["threshold"] < 0).any()):
             raise ValueError(f"{path}: negative JumpReLU thresholds (SAELens keeps them >= 0 in training)")

@@ -193,3 +193,24 @@ def test_resume_refuses_a_checkpoint_whose_model_or_data_differ(tmp_path):
         train(x, cfg.replace(steps=8), 16, [0], state=state, progress=False)
     assert train(x, cfg.replace(steps=8, lr=3e-3), 16, [0], state=load_checkpoint(tmp_path / "ck"),
                  progress=False).step == 8                        # the learning rate may change
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda cfg, W: cfg.clear() or cfg.update(x=1) or None, None),
+    (lambda cfg, W: W["W_enc"].fill_(float("nan")), "NaN"),
+    (lambda cfg, W: cfg.update(k="many"), "k='many'"),
+    (lambda cfg, W: cfg.update(k=10 ** 6), "must be an int in"),
+])
+def test_a_damaged_saelens_folder_is_refused_with_our_error(files, tmp_path, change, match):
+    from sdl_paper import export_saelens, import_saelens
+
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    d = Dictionary.from_state(train(x, Config(k=2, steps=3, batch_size=16), 16, [0], progress=False))
+    export_saelens(d, tmp_path / "sae")
+    cfg = json.loads((tmp_path / "sae" / "cfg.json").read_text())
+    W = load_file(str(tmp_path / "sae" / "sae_weights.safetensors"))
+    change(cfg, W)
+    (tmp_path / "sae" / "cfg.json").write_text(json.dumps(cfg if match else [1, 2]))
+    save_file(W, str(tmp_path / "sae" / "sae_weights.safetensors"))
+    with pytest.raises(ValueError, match=match or "not a SAELens configuration"):
+        import_saelens(tmp_path / "sae")

@@ -52,7 +52,7 @@ def test_homogeneity_is_per_sample_and_batchtopk_has_only_the_common_scale_versi
 
 @pytest.mark.parametrize("spec,match", [("gelu", "unknown activation 'gelu'"), ("topk", "needs its k"),
                                         ("topk:two", "not a number"), ("relu:3", "takes no argument"),
-                                        ("topk:0", "k >= 1"), ("jumprelu:-1", "theta must be >= 0"), ("", "non-empty")])
+                                        ("topk:0", "k >= 1"), ("jumprelu:-1", "theta must be finite and >= 0"), ("", "non-empty")])
 def test_bad_specs_are_rejected_with_a_clear_message(spec, match):
     with pytest.raises(ValueError, match=match):
         A.make_activation(spec)
