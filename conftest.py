@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")   # before torch is imported; xdist workers and kernels inherit it
+os.environ.setdefault("SDL_PROGRESS", "0")      # no training bars in the chapters' kernels
 
 from pathlib import Path  # noqa: E402
 

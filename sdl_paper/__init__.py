@@ -1,9 +1,9 @@
-"""sdl_paper: executable companion to Tang, Saini, Liao, Liu, *On the Theoretical Foundation of Sparse Dictionary
-Learning in Mechanistic Interpretability* (arXiv:2512.05534).
+"""sdl_paper: executable companion to Tang et al., *A Unified Theory of Sparse Dictionary Learning in Mechanistic
+Interpretability* (arXiv:2512.05534; v1 titled *On the Theoretical Foundation of ...*).
 
 The names most work needs are here: ``train``, ``Config``, ``Dictionary``, ``save_dictionary`` /
 ``load_dictionary``, ``save_checkpoint`` / ``load_checkpoint``, ``as_source``, ``audit``, ``export_saelens`` /
-``import_saelens``, ``make_world``.
+``import_saelens``, ``make_world``, and ``plot_history`` (a run's training curves in one call).
 
 Subpackages, one layer each; a layer imports only the layers below it (``tests/test_layers.py`` checks it):
 
@@ -26,10 +26,11 @@ from .model.dictionary import Dictionary
 from .theory.framework import SDL, per_feature_loss, sdl_loss
 from .training.callbacks import Callback, TrainingDiverged
 from .training.checkpoint import load_checkpoint, save_checkpoint
+from .training.history import plot as plot_history
 from .training.loop import train
 
 __all__ = ["Callback", "Coefficients", "Config", "Dictionary", "GroundTruth", "SDL", "TrainingDiverged", "World",
            "as_source", "audit", "export_saelens", "feature_matrix", "import_saelens", "load_checkpoint",
-           "load_dictionary", "make_world", "per_feature_loss", "save_checkpoint", "save_dictionary", "sdl_loss",
+           "load_dictionary", "make_world", "per_feature_loss", "plot_history", "save_checkpoint", "save_dictionary", "sdl_loss",
            "train"]
 __version__ = "0.1.0"

@@ -46,6 +46,7 @@ def _execute(path: str, timeout: int, preset: str | None = None) -> tuple[str, o
     from jupyter_cache.executors.utils import single_nb_execution
 
     os.environ["OMP_NUM_THREADS"] = "1"  # the kernel inherits it: one torch thread per chapter
+    os.environ["SDL_PROGRESS"] = "0"     # and this: no training bars in the book's pages
     nb = _read(Path(path))
     if preset:
         _inject(nb, chapters.get(Path(path).stem).resolve(preset=preset))

@@ -94,12 +94,16 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out.parent if out.parent.exists() else None) as tmp:
         tmp = Path(tmp)
         target = tmp / f"{name}.ipynb"
+        before = os.environ.get("SDL_PROGRESS")
+        os.environ["SDL_PROGRESS"] = "0"   # the kernel inherits it: no training bars in the executed notebook
         try:
             executed = papermill.execute_notebook(
                 nb, str(target), parameters=params, cwd=str(chapter.path.parent), kernel_name="python3",
                 progress_bar=progress, log_output=False, report_mode=False)
         except papermill.PapermillExecutionError as e:
             raise chapters.ChapterFailed(f"chapter {name!r} failed, nothing written to {out}:\n{e}") from None
+        finally:
+            os.environ.pop("SDL_PROGRESS") if before is None else os.environ.update(SDL_PROGRESS=before)
         executed.metadata.papermill["input_path"] = str(chapter.path)
         executed.metadata.papermill["preset"] = preset
         nbformat.write(executed, target)

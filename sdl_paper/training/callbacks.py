@@ -80,20 +80,29 @@ class FiringRecord(Callback):
 
 
 class BatchLog(Callback):
-    """Every ``cfg.log_every`` steps and at the last: per-model batch loss, L0 and window-dead fraction into
-    ``state.history``."""
+    """Every ``cfg.log_every`` steps and at the last, one ``state.history`` entry with per-model lists of the
+    batch's ``loss`` (the reconstruction term rec), ``penalty``, ``aux``, ``total``, ``nmse`` = rec / mean ||x_r||^2,
+    ``EV`` = 1 - rec / mean ||x_r - mean x_r||^2 (explained variance), ``L0``, ``window_dead`` (fraction of latents
+    dead by ``dead_window``) and ``lr``; see :func:`sdl_paper.training.history.frame` and ``.plot``."""
 
     def after_step(self, run, terms: dict) -> None:
         state, cfg = run.state, run.cfg
         if at(state.step - 1, cfg.log_every, cfg.steps):
-            state.history.append({"step": state.step - 1, "loss": terms["rec"].tolist(), "L0": terms["L0"].tolist(),
-                                  "window_dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist()})
+            rec, energy, var = terms["rec"].detach(), terms["energy"], terms["var"]
+            lr = list(cfg.lr) if isinstance(cfg.lr, tuple) else [cfg.lr] * len(rec)
+            state.history.append({
+                "step": state.step - 1, "loss": rec.tolist(), "penalty": terms["penalty"].tolist(),
+                "aux": terms["aux"].tolist(), "total": terms["total"].detach().tolist(),
+                "nmse": (rec / energy.clamp_min(1e-30)).tolist(), "EV": (1 - rec / var.clamp_min(1e-30)).tolist(),
+                "L0": terms["L0"].tolist(), "window_dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist(),
+                "lr": lr})
 
 
 @dataclass
 class ProgressBar(Callback):
     """A progress bar over the steps (:func:`~sdl_paper.training.progress.bar`: shown where somebody watches) with
-    the mean batch loss."""
+    the models' mean batch loss, explained variance, L0 and dead fraction at each logged step (after
+    :class:`BatchLog`)."""
 
     show: bool | None = None
 
@@ -102,8 +111,11 @@ class ProgressBar(Callback):
 
     def after_step(self, run, terms: dict) -> None:
         self.bar.update(1)
-        if at(run.state.step - 1, run.cfg.log_every, run.cfg.steps):
-            self.bar.set_postfix(loss=f"{terms['rec'].mean().item():.4g}", refresh=False)
+        if at(run.state.step - 1, run.cfg.log_every, run.cfg.steps) and run.state.history:
+            last = run.state.history[-1]
+            mean = lambda key: sum(last[key]) / len(last[key])                     # noqa: E731
+            self.bar.set_postfix(loss=f"{mean('loss'):.4g}", EV=f"{mean('EV'):.3f}", L0=f"{mean('L0'):.1f}",
+                                 dead=f"{mean('window_dead'):.2f}", refresh=False)
 
     def on_end(self, run) -> None:
         self.bar.close()
