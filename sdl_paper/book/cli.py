@@ -73,12 +73,46 @@ def _audit(args) -> int:
 
     d = _load_any(args.path)
     truth = None
+    if args.plot and Path(args.plot).exists():
+        raise ValueError(f"--plot {args.plot} exists; choose a new file (nothing of yours is replaced)")
     if args.directions:
         arr = open_array(Path(args.directions))
         truth = torch.from_numpy(np.asarray(arr[:], dtype=np.float32))
-    report = audit(d, truth=truth, data=args.data, k=args.model, n_samples=args.samples)
-    print(_finite_json(report))
+    report = audit(d, truth=truth, data=args.data, model=args.model, n_samples=args.samples, targets=args.targets)
+    text = _finite_json(report)
+    if args.plot:
+        _density_plot(report, Path(args.plot))
+    print(text)
     return 0
+
+
+def _density_plot(report: dict, path) -> None:
+    """The audit's feature-density histogram as a PNG at ``path`` (a new file: an existing one is never replaced)."""
+    import os
+    import tempfile
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if "log10_feature_density" not in report:
+        raise ValueError("--plot needs --data: the feature density is measured on activations")
+    if path.exists() or path.is_symlink():
+        raise ValueError(f"--plot {path} exists; choose a new file (nothing of yours is replaced)")
+    h = report["log10_feature_density"]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.stairs(h["counts"], h["edges"], fill=True)
+    ax.set(xlabel="log10 firing frequency", ylabel="latents",
+           title=f"feature density ({h['never_fired']} latents never fired)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("path", help="a dictionary folder (save_dictionary) or a SAELens SAE folder")
     au.add_argument("--directions", help=".npy or .safetensors (n_p, n): known directions, one per column")
     au.add_argument("--data", help=".npy or .safetensors (N, n_p): activations to measure codes on")
+    au.add_argument("--targets", help=".npy or .safetensors (N, n_r): what the dictionary reconstructs, row by row "
+                    "with --data (a transcoder's MLP outputs); needed for a transcoder")
+    au.add_argument("--plot", help="write the feature-density histogram (log10 firing frequency) to this new .png")
     au.add_argument("--model", type=int, default=0, help="which of the file's models (default 0)")
     au.add_argument("--samples", type=_positive, default=8192, help="rows of --data to use (default 8192)")
     args = parser.parse_args(argv)

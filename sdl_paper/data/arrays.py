@@ -74,7 +74,7 @@ class Source:
 
     def describe(self) -> dict:
         """A JSON-able description stored with checkpoints."""
-        return {"kind": type(self).__name__, "n_p": self.n_p, "n_r": self.n_r}
+        return {"kind": type(self).__name__, "n_p": self.n_p, "n_r": self.n_r, "autoencoder": self.autoencoder}
 
 
 class GroundTruthSource(Source):

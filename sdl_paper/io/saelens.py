@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from ..model.config import Config
 from ..model.dictionary import Dictionary, with_decoder
 from ..model.methods import METHODS
+from ..model.audit import reconstructs_its_input
 from .files import atomic_folder
 
 SAELENS_VERSION = "6.54.12"
@@ -44,9 +45,11 @@ def export_saelens(d: Dictionary, path, k: int = 0) -> Path:
                          f" has no SAELens inference equivalent; exportable: {', '.join(EXPORTABLE)} (SAELens stores "
                          "BatchTopK and Matryoshka SAEs as JumpReLU with a threshold learned in training, which "
                          "ours do not have)")
-    if d.sizes["n_r"] != d.sizes["n_p"]:
-        raise ValueError(f"SAELens SAEs reconstruct their input; this dictionary has n_p={d.sizes['n_p']} but "
-                         f"n_r={d.sizes['n_r']} (a transcoder or crosscoder)")
+    if reconstructs_its_input(d) is False:
+        raise ValueError(f"SAELens SAEs reconstruct their input; this dictionary (n_p={d.sizes['n_p']}, "
+                         f"n_r={d.sizes['n_r']}) was trained on a target other than its input (a transcoder or "
+                         "crosscoder), and exporting it as an SAE would mislabel it; this export writes SAE folders only (a "
+                         "transcoder export is not implemented)")
     P = with_decoder(d.model(k))
     W_E, W_D = P["W_E"][0].float(), P["W_D"][0].float()
     n_q, n_p = W_E.shape

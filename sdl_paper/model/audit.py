@@ -31,10 +31,32 @@ def _directions(truth, n_p: int, n_r: int) -> tuple[Tensor, Tensor] | None:
     return check_directions(truth, n_p, n_r)
 
 
+def reconstructs_its_input(d: Dictionary) -> bool | None:
+    """True for an SAE (the target is the input), False for a transcoder or another map to a different target,
+    None when the dictionary does not say (an imported file)."""
+    if d.sizes["n_r"] != d.sizes["n_p"]:
+        return False
+    source = d.meta.get("source") if isinstance(d.meta, dict) else None
+    return source.get("autoencoder") if isinstance(source, dict) else None
+
+
 @torch.no_grad()
-def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (), k: int = 0,
-          n_samples: int = 8192, seed: int = 0, tau: float = 0.95) -> dict:
-    """A report (dict of plain numbers and strings) on model ``k`` of ``d``; see the module docstring."""
+def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (), k: int | None = None,
+          n_samples: int = 8192, seed: int = 0, tau: float = 0.95, targets=None, model: int | None = None) -> dict:
+    """A report (dict of plain numbers and strings) on model ``model`` (default 0) of ``d``; see the module
+    docstring. ``targets``: the activations the dictionary reconstructs when they are not ``data`` itself (a
+    transcoder's MLP outputs, row by row with ``data``): the explained variance is then measured against them,
+    and a transcoder audited on data without targets is refused. ``k``: the old name of ``model`` (deprecated)."""
+    if k is not None:
+        import warnings
+        warnings.warn("audit(k=...) is renamed audit(model=...) (k is TopK's number of active latents); k= will "
+                      "be removed in the next release", DeprecationWarning, stacklevel=2)
+        model = k if model is None else model
+    k = 0 if model is None else model
+    if data is not None and targets is None and reconstructs_its_input(d) is False:
+        raise ValueError("this dictionary reconstructs a target other than its input (a transcoder: n_p="
+                         f"{d.sizes['n_p']}, n_r={d.sizes['n_r']}); pass targets= (its outputs, row by row with "
+                         "data), or the explained variance would compare it with its input")
     P = with_decoder(d.model(k))
     W_E, W_D = P["W_E"][0].float(), P["W_D"][0].float()
     b_E = P["b_E"][0].float() if "b_E" in P else None
@@ -53,19 +75,31 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
         report |= pattern_counts(F)
     else:
         report["recovery"] = "needs truth (directions)"
-    source = as_source(data) if data is not None else (as_source(truth) if isinstance(truth, GroundTruth)
-                                                       else None)
+    source = as_source(data, targets) if data is not None else (as_source(truth) if isinstance(truth, GroundTruth)
+                                                                else None)
     if source is not None:
         x_p, x_r = source.pool(n_samples, torch.Generator().manual_seed(seed))
         codes = d.encode(x_p, k)
         report |= {"samples": n_samples, "L0": metrics.l0(codes),
                    "sample_dead_fraction": metrics.sample_dead_fraction(codes),
-                   "explained_variance": metrics.explained_variance(x_r, d.decode(codes, k))}
+                   "explained_variance": metrics.explained_variance(x_r, d.decode(codes, k)),
+                   "explained_variance_of": "the input" if source.autoencoder else "the targets",
+                   "log10_feature_density": _density(codes)}
     else:
         report["codes"] = "needs data (or a GroundTruth)"
     report["partial_minimum"] = _partial_minimum(d, k, truth, has_bias)
     report["absorption"] = _absorption(d, k, truth, pairs, n_samples, seed) if pairs else "no pairs given"
     return report
+
+
+def _density(codes: Tensor, bins: int = 20) -> dict:
+    """The feature-density histogram SAELens users know: log10 of each latent's firing frequency on the samples
+    (latents that never fire counted apart), binned between -6 and 0."""
+    freq = (codes != 0).float().mean(0)
+    alive = freq[freq > 0]
+    counts = torch.histc(alive.log10(), bins=bins, min=-6.0, max=0.0) if alive.numel() else torch.zeros(bins)
+    return {"edges": torch.linspace(-6, 0, bins + 1).tolist(), "counts": counts.int().tolist(),
+            "never_fired": int((freq == 0).sum())}
 
 
 def _partial_minimum(d: Dictionary, k: int, truth, has_bias: bool, tol: float = 1e-6):

@@ -28,7 +28,7 @@ def method_table(runs: dict, W: Tensor, x_test: Tensor, P_W: Tensor, seeds: list
     for name, st in runs.items():
         d = Dictionary.from_state(st)
         for i, s in enumerate(seeds):
-            a = audit(d, truth=W, data=x_test, k=i, tau=tau)
+            a = audit(d, truth=W, data=x_test, model=i, tau=tau)
             sub = metrics.max_inner_product(W, encoder=st.params["W_E"][i] @ P_W)
             rows.append({"method": name, "seed": s, "L0": a["L0"],
                          "explained var": a["explained_variance"],

@@ -198,7 +198,7 @@ def default_callbacks(cfg: Config, progress: bool | None, checkpoint: str | None
     return cbs + ([C.Checkpointing(checkpoint, checkpoint_every)] if checkpoint else [])
 
 
-def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = None, device: str = "cpu",
+def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = None, device: str = "auto",
           anchors: dict[str, Tensor] | None = None, progress: bool | None = None, desc: str = "train",
           checkpoint: str | None = None, checkpoint_every: int = 0, callback=None) -> State:
     """Train len(seeds) models with n_q latents on ``data`` up to ``cfg.steps`` steps (continuing ``state``).
@@ -208,7 +208,7 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
             ``.npy`` / ``.safetensors`` path, iterable of batches).
         anchors: ``{"A_p": (m, n_p), "A_r": (n_r, m)}`` anchor directions (feature anchoring, ``cfg.anchors = m``),
             shared by all models, or per model with a leading dimension K = len(seeds).
-        device: ``cpu``, ``cuda`` or ``auto``; refused when absent.
+        device: ``auto`` (the default: CUDA when present, else the CPU), ``cpu`` or ``cuda``; refused when absent.
         checkpoint: a folder written every ``checkpoint_every`` steps and at the end (see
             :func:`sdl_paper.training.checkpoint.save_checkpoint`).
         callback: ``callback(state, terms)`` after every step, a :class:`~sdl_paper.training.callbacks.Callback`,

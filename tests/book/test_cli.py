@@ -154,3 +154,26 @@ def test_a_signal_stops_a_run_within_seconds_and_leaves_nothing(tmp_path, sig):
     assert proc.returncode == 128 + getattr(signal, sig) and "nothing written" in err
     assert time.time() - sent < 30
     assert list(tmp_path.iterdir()) == []                             # no temporary folder, no output
+
+
+def test_audit_takes_a_transcoders_targets_and_plots_the_feature_density(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    import sdl_paper as sdl
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 8, generator=g)
+    y = torch.relu(x @ torch.randn(8, 8, generator=g))
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "y.npy", y.numpy())
+    state = sdl.train(sdl.as_source(x, y), sdl.Config(k=2, steps=20, batch_size=32), 16, [0], progress=False)
+    sdl.save_dictionary(sdl.Dictionary.from_state(state), tmp_path / "tc")
+    base = ["audit", str(tmp_path / "tc"), "--data", str(tmp_path / "x.npy")]
+    assert main(base) == 2 and "pass targets=" in capsys.readouterr().err
+    assert main(base + ["--targets", str(tmp_path / "y.npy"), "--plot", str(tmp_path / "density.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["explained_variance_of"] == "the targets"
+    assert (tmp_path / "density.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(base + ["--targets", str(tmp_path / "y.npy"), "--plot", str(tmp_path / "density.png")]) == 2
+    assert "exists" in capsys.readouterr().err

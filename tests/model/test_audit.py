@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sdl_paper import Config, Dictionary, audit, train
@@ -42,3 +43,29 @@ def test_audit_says_what_it_needs_instead_of_guessing():
     assert r["recovery"].startswith("needs truth") and r["codes"].startswith("needs data")
     assert r["partial_minimum"].startswith("needs a GroundTruth")
     assert audit(d, truth=torch.eye(8), pairs=[(0, 1)])["absorption"].startswith("needs a GroundTruth")
+
+
+def test_a_transcoder_is_audited_against_its_targets_and_refused_without_them(tmp_path):
+    import warnings
+
+    import sdl_paper as sdl
+
+    g = torch.Generator().manual_seed(0)
+    x, W = torch.randn(2000, 8, generator=g), torch.randn(8, 8, generator=g)
+    y = torch.relu(x @ W)                                  # an MLP's output: the transcoder's target
+    d = sdl.Dictionary.from_state(sdl.train(sdl.as_source(x, y), sdl.Config(k=4, steps=200, batch_size=64,
+                                                                            lr=3e-3), 32, [0], progress=False))
+    with pytest.raises(ValueError, match="pass targets="):
+        sdl.audit(d, data=x)
+    r = sdl.audit(d, data=x, targets=y)
+    assert r["explained_variance_of"] == "the targets" and r["explained_variance"] > 0.3
+    against_input = 1 - ((x - d.decode(d.encode(x))) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()
+    assert r["explained_variance"] > against_input + 0.3     # the input is the wrong reference
+    with pytest.raises(ValueError, match="mislabel"):
+        sdl.export_saelens(d, tmp_path / "sae")
+    density = r["log10_feature_density"]
+    assert sum(density["counts"]) + density["never_fired"] == 32 and len(density["edges"]) == 21
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert sdl.audit(d, data=x, targets=y, k=0)["model"] == 0
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
