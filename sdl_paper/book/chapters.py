@@ -344,11 +344,30 @@ def _real_activations() -> Chapter:
                    presets, rules)
 
 
+def _user_guide() -> Chapter:
+    p = {
+        "seed": _seed(),
+        "n_q": Param(128, "latents of every dictionary", low=16, high=8192),
+        "k": Param(8, "active latents of the TopK SAE", low=1, high=64),
+        "steps": Param(1500, "training steps of each dictionary", low=50),
+        "batch_size": Param(256, "samples per step", low=8),
+        "lr": Param(0.003, "Adam learning rate", low=0.0, high=1.0, low_open=True),
+        "warm_up": Param(100, "learning-rate warm-up steps (SAELens's lr_warm_up_steps)", low=0),
+        "calib_steps": Param(200, "steps of each run of the L1 coefficient search", low=20),
+    }
+    presets = {"smoke": {"n_q": 64, "steps": 200, "warm_up": 20, "calib_steps": 60}, "book": {},
+               "paper": {"n_q": 1024, "steps": 20000, "warm_up": 1000, "calib_steps": 2000}}
+    rules = ((("k", "n_q"), "k must be below n_q", lambda v: v["k"] < v["n_q"]),
+             (("warm_up", "steps"), "warm_up must be below steps", lambda v: v["warm_up"] < v["steps"]))
+    return Chapter("user_guide", "user_guide.md", "User guide: a dictionary on your own activations", p, presets,
+                   rules)
+
+
 CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework(), _loss_approximation(), _biconvexity(),
                                                     _global_minima(), _spurious_minima(), _absorption_theory(),
                                                     _absorption_experiments(), _dead_neurons(), _resampling(),
                                                     _real_activations(), bench_chapters.lrb(),
-                                                    bench_chapters.anchoring()]}
+                                                    bench_chapters.anchoring(), _user_guide()]}
 
 
 def get(name: str) -> Chapter:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 from . import methods
 
 PRACTICES = ("theory", "standard")
+LR_SCHEDULERS = ("constant", "cosineannealing")
 REMEDIES = ("none", "resample", "auxk", "auxk_input")
 AUXK = ("auxk", "auxk_input")   # the remedies with an auxiliary loss on the dead latents
 PER_MODEL = ("l1", "l0", "lr", "init_scale", "anchor_coef")   # a float, or one value per model (batched sweeps)
@@ -82,6 +83,7 @@ class ModelConfig:
     k: int = 4
     l1: float | tuple[float, ...] = 1e-3
     l0: float | tuple[float, ...] = 1e-3
+    l1_warm_up_steps: int = 0
     theta_init: float = 0.1
     bandwidth: float = 0.05
     prefixes: tuple[int, ...] = ()
@@ -97,6 +99,7 @@ class ModelConfig:
 
     def __post_init__(self):
         _ints(self, "k", least=1)
+        _ints(self, "l1_warm_up_steps")
         _floats(self, "l1", "l0", "init_scale")
         _scalars(self, "theta_init", "bandwidth")
         _bools(self, "tied", "bias", "unit_decoder", "subtract_b_D", "sparse", none=("sparse",))
@@ -112,6 +115,9 @@ class ModelConfig:
             raise ValueError(f"l1={self.l1!r} and l0={self.l0!r} must be >= 0")
         if not (self.theta_init > 0 and self.bandwidth > 0 and min(_values(self.init_scale)) > 0):
             raise ValueError("theta_init, bandwidth and init_scale must be > 0")
+        if self.l1_warm_up_steps and type(m).penalty is methods.Method.penalty:
+            raise ValueError(f"l1_warm_up_steps={self.l1_warm_up_steps} warms up a sparsity penalty; method "
+                             f"{self.method!r} has none (it applies to relu, relu_dec and jumprelu)")
         if self.prefixes and not m.nested:
             raise ValueError(f"prefixes only apply to method='matryoshka' (method is {self.method!r})")
         if list(self.prefixes) != sorted(set(self.prefixes)) or any(p < 1 for p in self.prefixes):
@@ -146,6 +152,10 @@ class OptimConfig:
     batch_size: int = 1024
     clip_grad: float = 0.0
     amp: str = "fp32"
+    lr_scheduler_name: str = "constant"
+    lr_warm_up_steps: int = 0
+    lr_decay_steps: int = 0
+    lr_end: float | None = None
 
     def __post_init__(self):
         _ints(self, "steps", "batch_size", least=1)
@@ -162,6 +172,19 @@ class OptimConfig:
             raise ValueError(f"amp={self.amp!r}; allowed: 'fp32', 'bf16'")
         if self.clip_grad < 0:
             raise ValueError(f"clip_grad={self.clip_grad!r} must be >= 0")
+        _ints(self, "lr_warm_up_steps", "lr_decay_steps")
+        if self.lr_scheduler_name not in LR_SCHEDULERS:
+            raise ValueError(f"lr_scheduler_name={self.lr_scheduler_name!r}; allowed: {', '.join(LR_SCHEDULERS)}")
+        if self.lr_warm_up_steps + self.lr_decay_steps > self.steps:
+            raise ValueError(f"lr_warm_up_steps + lr_decay_steps = {self.lr_warm_up_steps + self.lr_decay_steps} "
+                             f"exceeds steps={self.steps}")
+        if self.lr_end is not None:
+            _scalars(self, "lr_end")
+            if self.lr_end < 0 or isinstance(self.lr, tuple):
+                raise ValueError(f"lr_end={self.lr_end!r} must be >= 0, and None (each model's lr / 10) when lr "
+                                 "holds one value per model")
+            if self.lr_decay_steps and self.lr_scheduler_name != "constant" and self.lr_end == 0:
+                raise ValueError("lr_decay_steps with lr_end=0 would decay from 0 to 0 (as SAELens refuses)")
 
 
 @dataclass(frozen=True)
@@ -248,7 +271,8 @@ class Config:
             Bussmann et al.), ``matryoshka_k`` (the paper's eq. 9: TopK losses at several k over the whole
             dictionary).
         k: active latents per sample (topk, batchtopk, matryoshka, matryoshka_k); at most n_q.
-        l1: L1 coefficient (relu, relu_dec). l0: L0 coefficient (jumprelu).
+        l1: L1 coefficient (relu, relu_dec). l0: L0 coefficient (jumprelu). l1_warm_up_steps: the sparsity
+            penalty (L1 or L0) grows linearly over this many first steps, (t + 1) / V (SAELens's name; 0: off).
         theta_init: initial JumpReLU threshold. bandwidth: width of the JumpReLU straight-through kernel.
         prefixes: matryoshka prefix sizes, increasing, the last at most n_q (default: n_q/8, n_q/4, n_q/2, n_q).
         k_levels: matryoshka_k's values of k, increasing, the last equal to k (default: k/4, k/2, k, rounded
@@ -270,7 +294,11 @@ class Config:
         lr: Adam learning rate. betas: Adam betas. steps: total optimisation steps (a resumed run continues up
             to this total). batch_size: samples per step and model. clip_grad: clip each model's gradient norm
             to this value before the Adam step (0: off; SAELens: 1.0). amp: ``fp32`` or ``bf16`` (bfloat16
-            autocast of the matmuls; loss and Adam stay fp32).
+            autocast of the matmuls; loss and Adam stay fp32). lr_scheduler_name: ``constant`` or
+            ``cosineannealing`` (to lr_end) between the warm-up and the decay. lr_warm_up_steps: linear warm-up
+            from lr / W. lr_decay_steps: linear decay to 0 over the last D steps. lr_end: the cosine's end and
+            the decay's start for cosineannealing (None: lr / 10). Names as in SAELens; the closed forms are in
+            :mod:`sdl_paper.training.schedule`.
     Dead-latent remedies (:class:`RemedyConfig`):
         remedy: ``none``, ``resample`` (Anthropic 2023), ``auxk`` (Gao et al. 2024: the dead latents reconstruct
             the residual x_r - x_hat through W_D), ``auxk_input`` (the paper's eq. 8: they reconstruct x_p through a

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..model.measures import track
 from . import distributed as dist
+from . import schedule
 from .checkpoint import save_checkpoint
 from .progress import bar
 from .resampling import resample
@@ -89,7 +90,8 @@ class BatchLog(Callback):
         state, cfg = run.state, run.cfg
         if at(state.step - 1, cfg.log_every, cfg.steps):
             rec, energy, var = terms["rec"].detach(), terms["energy"], terms["var"]
-            lr = list(cfg.lr) if isinstance(cfg.lr, tuple) else [cfg.lr] * len(rec)
+            lr = schedule.learning_rate(cfg, state.step - 1)
+            lr = list(lr) if isinstance(lr, tuple) else [lr] * len(rec)
             state.history.append({
                 "step": state.step - 1, "loss": rec.tolist(), "penalty": terms["penalty"].tolist(),
                 "aux": terms["aux"].tolist(), "total": terms["total"].detach().tolist(),

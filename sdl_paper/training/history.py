@@ -19,7 +19,7 @@ def frame(state):
 
     seeds = list(getattr(state, "seeds", None) or [])
     rows = []
-    for entry in state.history:
+    for entry in (e for e in state.history if "loss" in e):     # skip notes such as {"stopped": ...}
         keys = [k for k in METRICS if k in entry]
         for m in range(len(entry["loss"])):
             rows.append({"step": entry["step"], "model": m, "seed": seeds[m] if m < len(seeds) else None,

@@ -24,6 +24,7 @@ from ..model.dictionary import sizes
 from ..model.sparse import Workspace
 from . import callbacks as C
 from . import distributed as dist
+from . import schedule
 from .device import default_device
 from .objective import objective
 from .optim import adam_step, clip_per_model, constrain
@@ -51,7 +52,8 @@ def loss_terms(run: Run, x_p: Tensor, x_r: Tensor) -> dict[str, Tensor]:
         run.ws.attach(state.params)
     with torch.autocast(torch.device(run.device).type, torch.bfloat16, enabled=cfg.amp == "bf16"):
         dead = dead_mask(state, cfg.dead_window).to(x_p.device) if cfg.remedy in AUXK else None
-        return objective(state.params, x_p, x_r, cfg, dead, run.anchors, run.ws)   # last_fired stays on the CPU
+        return objective(state.params, x_p, x_r, cfg, dead, run.anchors, run.ws,   # last_fired stays on the CPU
+                         schedule.sparsity_warm_up(cfg, state.step))
 
 
 def backward(run: Run, terms: dict[str, Tensor]) -> None:
@@ -62,7 +64,7 @@ def backward(run: Run, terms: dict[str, Tensor]) -> None:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
         dist.all_mean(p.grad)
-    for name in ("rec", "L0"):
+    for name in ("rec", "L0", "penalty", "aux", "energy", "var"):
         terms[name] = dist.all_mean(terms[name].detach().clone())
     terms["fired"] = dist.all_any(terms["fired"])
 
@@ -87,7 +89,7 @@ def fit(run: Run, callbacks: list[C.Callback]) -> State:
         backward(run, terms)                                              # backward
         if cfg.clip_grad:
             clip_per_model(state.params, cfg.clip_grad)
-        adam_step(state, cfg.lr, cfg.betas)                               # step
+        adam_step(state, schedule.learning_rate(cfg, state.step), cfg.betas)   # step
         constrain(state.params, cfg.unit_decoder)
         state.step += 1
         for cb in callbacks:

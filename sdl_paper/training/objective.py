@@ -46,7 +46,8 @@ def anchoring(params: dict[str, Tensor], cfg: Config, anchors: dict[str, Tensor]
 
 
 def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, dead: Tensor | None = None,
-              anchors: dict[str, Tensor] | None = None, ws: Workspace | None = None) -> dict[str, Tensor]:
+              anchors: dict[str, Tensor] | None = None, ws: Workspace | None = None,
+              coef_scale: float = 1.0) -> dict[str, Tensor]:
     """Per-model loss terms for batches x_p (K, B, n_p), x_r (K, B, n_r); see the module docstring.
 
     Args:
@@ -55,6 +56,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
             columns (feature anchoring, with coefficient ``cfg.anchor_coef``); per model with a leading K.
         ws: the training loop's :class:`~sdl_paper.model.sparse.Workspace` (sparse TopK path only): the sparse
             kernel adds its gradients into its buffers, which :meth:`~Workspace.attach` made the .grad.
+        coef_scale: factor on the method's sparsity penalty (its warm-up, :mod:`sdl_paper.training.schedule`).
     """
     K, method = x_p.shape[0], cfg.impl
     params = with_decoder(params)
@@ -68,7 +70,7 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
         rec = method.reconstruction(x_r, x_hat, a, params, cfg, decode)
         terms = {"rec": rec, "fired": (a != 0).any(dim=1), "L0": (a != 0).float().sum(-1).mean(1)}
         penalty = method.penalty(z, a, params, cfg)
-        penalty = torch.zeros(K, dtype=rec.dtype, device=rec.device) if penalty is None else penalty
+        penalty = torch.zeros(K, dtype=rec.dtype, device=rec.device) if penalty is None else penalty * coef_scale
         terms["aux"] = _aux_loss(params, z, x_p, x_r, x_hat, cfg, dead) if dead is not None else torch.zeros_like(penalty)
     if anchors is not None and cfg.anchors:
         penalty = penalty + anchoring(params, cfg, anchors, terms["rec"])
