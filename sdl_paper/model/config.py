@@ -337,6 +337,10 @@ class Config:
             object.__setattr__(self, part, given[part] if given[part] is not None else cls(**kw))
         if self.remedy == "auxk_input" and self.sparse:
             raise ValueError("remedy='auxk_input' trains on the dense path only: set sparse=None or False")
+        if "k" in flat and flat["k"] != ModelConfig.k and not self.impl.uses_k:
+            users = ", ".join(n for n, m in methods.METHODS.items() if m.uses_k)
+            raise ValueError(f"k={flat['k']!r} has no effect with method={self.method!r}; k applies to {users} "
+                             "(a TopK activation on a ReLU method: activation='topk:K')")
 
 
     def __getattr__(self, name: str):
@@ -429,4 +433,7 @@ class Config:
         """Inverse of :meth:`to_dict`; unknown keys are refused."""
         if unknown := sorted(set(d) - set(FIELDS)):
             raise ValueError(f"unknown Config fields {unknown}; allowed: {', '.join(sorted(FIELDS))}")
+        method = methods.METHODS.get(d.get("method", ModelConfig.method))
+        if method is not None and not method.uses_k and "k" in d:
+            d = {key: v for key, v in d.items() if key != "k"}    # files written before k was checked
         return cls(**d)

@@ -21,7 +21,7 @@ import torch
 
 from ..data import ground_truth
 from ..theory import instantiations, metrics
-from ..model import Config, decode, encode, fixed_views, with_decoder
+from ..model import Config, decode, encode, fixed_views, methods, with_decoder
 from ..training import State, to_device, train
 from ..training.callbacks import Tracking
 from .curves import curve_steps
@@ -52,6 +52,9 @@ def row_config(row: str, practice: str, **overrides) -> Config:
     if row not in ROWS:
         raise ValueError(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
     inst, theory_method, standard_method = ROWS[row]
+    method = theory_method if practice == "theory" else standard_method
+    if not methods.METHODS[method].uses_k:          # one override dict serves every row: k only where it applies
+        overrides = {key: v for key, v in overrides.items() if key != "k"}
     if practice == "theory":
         return Config(method=theory_method, **overrides)
     if practice == "standard":

@@ -5,6 +5,7 @@ import torch
 
 from sdl_paper import Config, Dictionary, load_checkpoint, load_dictionary, save_checkpoint, save_dictionary, train
 from sdl_paper.data import ground_truth
+from sdl_paper.model.methods import METHODS
 
 
 def _gt():
@@ -12,7 +13,8 @@ def _gt():
 
 
 def _cfg(**kw):
-    return Config(**({"steps": 20, "batch_size": 32, "k": 2, "lr": 1e-2} | kw))
+    k = {"k": 2} if METHODS[kw.get("method", "topk")].uses_k else {}     # k is refused where it has no effect
+    return Config(**({"steps": 20, "batch_size": 32, "lr": 1e-2} | k | kw))
 
 
 @pytest.mark.parametrize("cfg", [_cfg(), _cfg(method="jumprelu", bias=True), _cfg(method="relu", tied=True),

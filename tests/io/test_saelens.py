@@ -8,6 +8,7 @@ from safetensors.torch import save_file
 
 from sdl_paper import Config, Dictionary, export_saelens, import_saelens, train
 from sdl_paper.model.audit import audit
+from sdl_paper.model.methods import METHODS
 from sdl_paper.data import ground_truth
 
 
@@ -16,7 +17,8 @@ def _gt():
 
 
 def _trained(method, **kw):
-    cfg = Config(method=method, steps=30, batch_size=32, k=2, lr=1e-2, bias=True, **kw)
+    k = {"k": 2} if METHODS[method].uses_k else {}       # k is refused where it has no effect
+    cfg = Config(method=method, steps=30, batch_size=32, lr=1e-2, bias=True, **k, **kw)
     d = Dictionary.from_state(train(_gt(), cfg, 16, [0], progress=False))
     d.params["b_E"] += 0.05 * torch.randn_like(d.params["b_E"])     # biases that matter
     d.params["b_D"] += 0.3 * torch.randn_like(d.params["b_D"])

@@ -109,3 +109,11 @@ def test_the_two_practices_are_named_constructors():
 def test_config_refuses_values_of_the_wrong_type_or_not_finite(kw, error):
     with pytest.raises((ValueError, TypeError), match=error):
         Config(**kw)
+
+
+def test_k_is_refused_where_it_has_no_effect_but_old_files_still_load():
+    with pytest.raises(ValueError, match="k=8 has no effect with method='relu'"):
+        Config(method="relu", k=8)
+    old = Config(method="relu").to_dict() | {"k": 8}             # written before k was checked
+    assert Config.from_dict(old) == Config(method="relu")
+    assert Config(method="topk", k=8).k == 8

@@ -17,7 +17,7 @@ def _z(K=2, B=5, n_q=7, seed=0):
 
 @pytest.mark.parametrize("name", list(methods.METHODS))
 def test_a_methods_codes_are_its_theory_activation_applied_model_by_model(name):
-    cfg = Config(method=name, k=2)
+    cfg = Config(method=name, **({"k": 2} if methods.METHODS[name].uses_k else {}))
     m, z = cfg.impl, _z()
     params = init_params(2, 3, 7, 3, cfg, [0, 1])
     sigma = make_activation(m.sigma_spec(cfg))          # jumprelu: theta_init, the initial thresholds

@@ -12,6 +12,7 @@ import torch
 
 from sdl_paper.data import ground_truth
 from sdl_paper.model import Config
+from sdl_paper.model.methods import METHODS
 from sdl_paper.training import save_checkpoint, train
 from sdl_paper.training import distributed
 
@@ -20,8 +21,9 @@ def train_case(method: str, remedy: str):
     """The final state of one case, trained in float64 (the caller's default dtype is restored)."""
     world = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0)
     gt = ground_truth.World([w.double() for w in world.layers], world.coefficients).view([0], [0])
-    cfg = Config(method=method, remedy=remedy, steps=25, batch_size=64, lr=1e-2, k=2, log_every=5, dead_window=5,
-                 resample_at=(12,) if remedy == "resample" else ())
+    k = {"k": 2} if METHODS[method].uses_k else {}       # k is refused where it has no effect
+    cfg = Config(method=method, remedy=remedy, steps=25, batch_size=64, lr=1e-2, log_every=5, dead_window=5,
+                 resample_at=(12,) if remedy == "resample" else (), **k)
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:

@@ -16,6 +16,9 @@ def _gt():
 
 def _cfg(**kw):
     base = dict(steps=60, batch_size=32, lr=1e-2, k=2, log_every=10, dead_window=10)
+    method = METHODS.get(kw.get("method", "topk"))
+    if method is not None and not method.uses_k:           # k is refused where it has no effect
+        base.pop("k")
     if kw.get("remedy") == "resample":
         base["resample_at"] = (30,)
     return Config(**(base | kw))
