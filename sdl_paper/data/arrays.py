@@ -232,10 +232,12 @@ class ArraySource(Source):
     def _take(arr, idx: Tensor) -> Tensor:
         if isinstance(arr, Tensor):
             return arr.index_select(0, idx)                              # faster than arr[idx] on the CPU
-        order = np.argsort(idx.numpy(), kind="stable")                 # sorted reads are sequential on disk
-        out = torch.empty(len(idx), arr.shape[1])
-        out[torch.from_numpy(order)] = torch.from_numpy(arr[idx.numpy()[order]])
-        return out
+        i = idx.numpy()
+        order = torch.from_numpy(np.argsort(i, kind="stable"))         # sorted reads are sequential on disk
+        rows = torch.from_numpy(arr[i[order.numpy()]])
+        back = torch.empty_like(order)
+        back[order] = torch.arange(len(order))                          # the batch back in the drawn order
+        return rows.index_select(0, back).float()
 
     def sample(self, generators, batch, device):
         pairs = [self.rows(batch, g) for g in generators]

@@ -16,6 +16,7 @@ from . import methods
 
 PRACTICES = ("theory", "standard")
 LR_SCHEDULERS = ("constant", "cosineannealing")
+NORMALIZATIONS = ("none", "expected_average_only_in")
 REMEDIES = ("none", "resample", "auxk", "auxk_input")
 AUXK = ("auxk", "auxk_input")   # the remedies with an auxiliary loss on the dead latents
 PER_MODEL = ("l1", "l0", "lr", "init_scale", "anchor_coef")   # a float, or one value per model (batched sweeps)
@@ -96,6 +97,7 @@ class ModelConfig:
     sparse: bool | None = None
     practice: str = "theory"
     subtract_b_D: bool = True
+    normalize_activations: str = "none"
 
     def __post_init__(self):
         _ints(self, "k", least=1)
@@ -103,7 +105,13 @@ class ModelConfig:
         _floats(self, "l1", "l0", "init_scale")
         _scalars(self, "theta_init", "bandwidth")
         _bools(self, "tied", "bias", "unit_decoder", "subtract_b_D", "sparse", none=("sparse",))
-        _strings(self, "method", "activation", "practice")
+        _strings(self, "method", "activation", "practice", "normalize_activations")
+        if self.normalize_activations not in NORMALIZATIONS:
+            raise ValueError(f"normalize_activations={self.normalize_activations!r}; allowed: "
+                             f"{', '.join(NORMALIZATIONS)}")
+        if self.normalize_activations != "none" and self.tied:
+            raise ValueError("normalize_activations with tied=True: folding the scale into W_E and W_D on saving "
+                             "would untie them")
         for name in ("prefixes", "k_levels"):
             if not isinstance(getattr(self, name), (list, tuple)) or not all(
                     isinstance(x, int) and not isinstance(x, bool) for x in getattr(self, name)):
@@ -290,6 +298,10 @@ class Config:
             divided by them before decoding; matryoshka sums its prefix losses; with biases, untied).
         subtract_b_D: standard practice only: subtract b_D from the input (SAELens's SAEs). Its transcoders do not
             (their b_D lives in the output space): ``False`` for a transcoder.
+        normalize_activations: ``none`` or ``expected_average_only_in`` (SAELens's name): inputs (and targets) are
+            multiplied during training by sqrt(n / E||x||^2), estimated once on a sample of the data, so their mean
+            squared norm is their width; the factors are folded into the weights when the dictionary is made
+            (:meth:`Dictionary.from_state`), so the saved dictionary works on raw activations.
     Optimiser and schedule (:class:`OptimConfig`):
         lr: Adam learning rate. betas: Adam betas. steps: total optimisation steps (a resumed run continues up
             to this total). batch_size: samples per step and model. clip_grad: clip each model's gradient norm

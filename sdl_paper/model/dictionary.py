@@ -52,6 +52,20 @@ def decode(params: dict[str, Tensor], a: Tensor, cfg: Config | None = None) -> T
 
 
 
+def unscale(params: dict[str, Tensor], c_p: float, c_r: float) -> dict[str, Tensor]:
+    """Parameters trained on inputs times ``c_p`` and targets times ``c_r`` (activation normalisation) as the same
+    model on raw activations: W_E c_p, W_D / c_r, b_D / c_r (b_E unchanged). Pre-activations are unchanged (the
+    standard practice's subtracted b_D needs c_p = c_r, as an SAE has), except that SAELens's decoder-norm
+    rescaling divides them by c_r, which keeps the TopK selection; reconstructions are the scaled model's / c_r."""
+    out = dict(params)
+    out["W_E"] = params["W_E"] * c_p
+    if "W_D" in params:
+        out["W_D"] = params["W_D"] / c_r
+    if "b_D" in params:
+        out["b_D"] = params["b_D"] / c_r
+    return out
+
+
 def fold_standard(params: dict[str, Tensor], cfg: Config) -> dict[str, Tensor]:
     """Parameters of the plain form (z = W_E x + b_E, x_hat = W_D a + b_D) computing the same codes and
     reconstructions as a standard-practice dictionary."""
@@ -191,6 +205,9 @@ class Dictionary:
         cfg = cfg or Config.from_dict(state.config)
         params = {k: v.detach().cpu().clone() for k, v in state.params.items() if k != "W_aux"}   # training only
         meta = {"step": state.step, "source": state.source}
+        scale = (state.source or {}).get("scale") if isinstance(state.source, dict) else None
+        if scale is not None:
+            params = unscale(params, *scale)
         if cfg.practice == "standard":
             params, meta["trained_with"] = fold_standard(params, cfg), cfg.to_dict()
             cfg = Config(**(cfg.to_dict() | {"practice": "theory", "remedy": "none", "aux_k": 0}))

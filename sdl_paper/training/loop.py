@@ -43,6 +43,7 @@ class Run:
     desc: str = "train"
     anchors: dict[str, Tensor] | None = None
     ws: Workspace | None = None
+    scale: list[float] | None = None     # activation normalisation: inputs times scale[0], targets times scale[1]
 
 
 def loss_terms(run: Run, x_p: Tensor, x_r: Tensor) -> dict[str, Tensor]:
@@ -82,6 +83,9 @@ def fit(run: Run, callbacks: list[C.Callback]) -> State:
         except StopIteration:
             state.history.append({"step": state.step, "stopped": "the data source ended"})
             break
+        if run.scale is not None:
+            x_p, x_r = (x_p * run.scale[0], x_p * run.scale[0]) if x_r is x_p else (x_p * run.scale[0],
+                                                                                      x_r * run.scale[1])
         terms = loss_terms(run, dist.shard(x_p), dist.shard(x_r))         # forward and loss
         total = dist.all_mean(terms["total"].detach().clone())
         for cb in callbacks:
@@ -102,7 +106,7 @@ def fit(run: Run, callbacks: list[C.Callback]) -> State:
 # settings a checkpoint must share with the run that resumes it: they change the model or its forward pass (the
 # others may change, e.g. lr, l1 or steps)
 _MODEL_FIELDS = ("method", "k", "k_levels", "activation", "tied", "bias", "prefixes", "practice", "subtract_b_D",
-                 "unit_decoder", "remedy", "aux_k", "anchors")
+                 "unit_decoder", "remedy", "aux_k", "anchors", "normalize_activations")
 
 
 def check_resume(state: State, cfg: Config, n_p: int, n_q: int, n_r: int, seeds: list[int],
@@ -189,6 +193,23 @@ def check_run(source: Source, cfg: Config, n_q: int, seeds: list[int], state: St
         check_resume(state, cfg, source.n_p, n_q, source.n_r, seeds, source.describe())
 
 
+def _input_scale(state: State | None, source: Source, cfg: Config) -> list[float] | None:
+    """[c_p, c_r] of activation normalisation: sqrt(width / mean squared norm) of inputs and targets on 4096
+    rows drawn with a generator of its own (a resumed run keeps its checkpoint's factors); None when off."""
+    if cfg.normalize_activations == "none":
+        return None
+    saved = state.source.get("scale") if state is not None and isinstance(state.source, dict) else None
+    if saved is not None:
+        return list(saved)
+    if getattr(source, "shared_batches", False):
+        raise ValueError("normalize_activations estimates its factor on a sample drawn before training, which "
+                         "would use up batches of an iterable: pass a tensor, an array or a file")
+    x_p, x_r = source.pool(4096, torch.Generator().manual_seed(0))
+    factor = lambda x: float((x.shape[1] / x.double().pow(2).sum(1).mean()).sqrt())   # noqa: E731
+    c_p = factor(x_p)
+    return [c_p, c_p if source.autoencoder else factor(x_r)]
+
+
 def default_callbacks(cfg: Config, progress: bool | None, checkpoint: str | None, checkpoint_every: int,
                       callback=None) -> list[C.Callback]:
     """The callbacks :func:`train` runs, in order: remedies and checks, bookkeeping, logging, the user's, files."""
@@ -228,12 +249,14 @@ def train(data, cfg: Config, n_q: int, seeds: list[int], state: State | None = N
     device = str(default_device(None if device == "auto" else device))
     check_run(source, cfg, n_q, seeds, state, anchors)
     state = state or init_state(len(seeds), source.n_p, n_q, source.n_r, cfg, seeds)
-    state.config, state.seeds, state.source = cfg.to_dict(), seeds, source.describe()
+    scale = _input_scale(state, source, cfg)
+    state.config, state.seeds, state.source = cfg.to_dict(), seeds, source.describe() | (
+        {"scale": scale} if scale else {})
     for p in state.params.values():
         p.requires_grad_(True)
     to_device(state, device)
     run = Run(state, source, cfg, device, seeds, desc, anchors and {k: v.to(device) for k, v in anchors.items()},
-              Workspace(state.params) if cfg.impl.sparse_path(cfg, n_q) else None)
+              Workspace(state.params) if cfg.impl.sparse_path(cfg, n_q) else None, scale)
     fit(run, default_callbacks(cfg, progress if dist.world()[0] == 0 else False, checkpoint, checkpoint_every,
                                callback))
     for p in state.params.values():
