@@ -6,8 +6,10 @@ here, loaded from a file, or imported from SAELens) and whatever is known about 
 - ``truth``: a GroundTruth (directions, feature weights M_d and a sampler), or known directions only
   (W_p (n_p, n), W_r (n_r, n) or one matrix for both: anchors, class means);
 - ``data``: samples to measure codes on (any source; default: the GroundTruth when given);
-- ``pairs``: (parent, child) feature indices for absorption scores (needs a GroundTruth, whose codes say which
-  features are active).
+- ``pairs``: (parent, child) feature indices for absorption scores, or ``"edges"``: every edge of the ground
+  truth's hierarchy, summarised per edge (``absorption_by_edge``: the distribution of the absorbed share and the
+  worst edges with the latent that took the child). Needs a GroundTruth, whose codes say which features are
+  active.
 
 Each part that cannot be computed from what was given says why instead of guessing; L~ and its partial-minimum
 test are the paper's, defined for bias-free dictionaries only, so they are refused for a dictionary with biases.
@@ -72,7 +74,11 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
         single = W_p.T[None] if not getattr(sigma, "batch_coupled", False) else None
         F = pattern(W_E, sigma, W_p, b_E) if single is not None else \
             torch.stack([pattern(W_E, sigma, W_p[:, [j]], b_E)[:, 0] for j in range(W_p.shape[1])], 1)
-        report |= pattern_counts(F)
+        report |= pattern_counts(F) | {"uniqueness": metrics.uniqueness(W_D, W_r)}
+        if isinstance(truth, GroundTruth):          # SynthSAEBench's detection metrics need the true codes
+            x, x_p_gt, _ = truth.sample(n_samples, torch.Generator().manual_seed(seed + 2))
+            det = metrics.detection_f1(d.encode(x_p_gt.float(), k), x.float(), W_D, W_r)
+            report |= {f"detection_{name}": value for name, value in det.items()}
     else:
         report["recovery"] = "needs truth (directions)"
     source = as_source(data, targets) if data is not None else (as_source(truth) if isinstance(truth, GroundTruth)
@@ -88,8 +94,39 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
     else:
         report["codes"] = "needs data (or a GroundTruth)"
     report["partial_minimum"] = _partial_minimum(d, k, truth, has_bias)
+    if isinstance(pairs, str):
+        if pairs != "edges":
+            raise ValueError(f"pairs={pairs!r}; allowed: a list of (parent, child) indices or 'edges'")
+        pairs = _hierarchy_edges(truth)
     report["absorption"] = _absorption(d, k, truth, pairs, n_samples, seed) if pairs else "no pairs given"
+    if pairs and isinstance(report["absorption"], list):
+        report["absorption_by_edge"] = edge_summary(report["absorption"])
     return report
+
+
+def _hierarchy_edges(truth) -> list[tuple[int, int]]:
+    """The parent-child edges of a GroundTruth whose coefficients know their hierarchy (``edges()``)."""
+    edges = getattr(getattr(truth, "coefficients", None), "edges", None)
+    if not isinstance(truth, GroundTruth) or edges is None:
+        raise ValueError("pairs='edges' needs a GroundTruth whose coefficients have a hierarchy (e.g. "
+                         "sdl_paper.theory.absorption.Tree); or pass pairs as (parent, child) indices")
+    return edges()
+
+
+def edge_summary(rows: list[dict], worst: int = 5) -> dict:
+    """Per-edge absorption summarised: how many edges were scored, the distribution of the absorbed share
+    ``full`` (mean, median, 90th percentile, max), how many children have no latent of their own, and the
+    ``worst`` edges by ``full`` with the latent that took the child (``taken_by``, the child's own latent that
+    carries the parent) and the parent's latent."""
+    scored = [r for r in rows if "full" in r]
+    full = torch.tensor([r["full"] for r in scored], dtype=torch.float64)
+    dist = ({"mean": float(full.mean()), "median": float(full.median()), "p90": float(full.quantile(0.9)),
+             "max": float(full.max())} if len(scored) else {})
+    top = sorted(scored, key=lambda r: -r["full"])[:worst]
+    return {"edges": len(rows), "scored": len(scored), "full": dist,
+            "not_learned": int(sum(r["not_learned"] for r in scored)),
+            "worst": [{"parent": r["parent"], "child": r["child"], "full": r["full"], "partial": r["partial"],
+                       "taken_by": r["child_latent"], "parent_latent": r["parent_latent"]} for r in top]}
 
 
 def _density(codes: Tensor, bins: int = 20) -> dict:
@@ -128,5 +165,11 @@ def _absorption(d: Dictionary, k: int, truth, pairs, n_samples: int, seed: int):
     x, x_p, _ = truth.sample(n_samples, torch.Generator().manual_seed(seed + 1))
     codes = d.encode(x_p.float(), k)
     W_D = with_decoder(d.model(k))["W_D"][0].float()
-    return [{"parent": p, "child": c, **metrics.absorption_scores(codes, x.float(), W_D, truth.W_r.float(), p, c)}
-            for p, c in pairs]
+    rows = []
+    for p, c in pairs:
+        try:
+            rows.append({"parent": p, "child": c,
+                         **metrics.absorption_scores(codes, x.float(), W_D, truth.W_r.float(), p, c)})
+        except ValueError as e:                      # a rare child: no samples of it on this draw
+            rows.append({"parent": p, "child": c, "unscored": str(e)})
+    return rows

@@ -162,6 +162,10 @@ class TreeCoefficients:
         """Column of child j of ``parent``."""
         return self.n_parents + parent * self.n_children + j
 
+    def edges(self) -> list[tuple[int, int]]:
+        """Every (parent column, child column) edge of the hierarchy, parent-major."""
+        return [(p, self.child(p, j)) for p in range(self.n_parents) for j in range(self.n_children)]
+
     def child_probs(self) -> Tensor:
         w = self.child_decay ** torch.arange(self.n_children, dtype=torch.float64)
         return w / w.sum()

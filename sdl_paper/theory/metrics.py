@@ -70,6 +70,35 @@ def hungarian_mcc(W_D: Tensor, truth: Tensor) -> float:
     return float(C[rows, cols].mean())
 
 
+def detection_f1(codes: Tensor, x: Tensor, W_D: Tensor, truth: Tensor) -> dict[str, float]:
+    """SynthSAEBench's classification metrics (as SAELens's ``sae_lens.synthetic`` defines them): each latent
+    is a detector of its best-matching feature (largest |cos| of its decoder column W_D (d, n_q) with the columns
+    of ``truth`` (d, n)); over the samples, it fires when its code is > 0, the feature when ``x`` > 0. Per latent:
+    precision TP / (TP + FP), recall TP / (TP + FN), F1 their harmonic mean (each 0 where undefined) and accuracy;
+    returned as means over the latents. codes (N, n_q), x (N, n) ground-truth codes of the same samples."""
+    D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    T = truth / truth.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    best = (D.T @ T.to(D)).abs().argmax(1)                        # (n_q,)
+    fires, truth_fires = codes > 0, x[:, best] > 0
+    tp, fp = (fires & truth_fires).double().sum(0), (fires & ~truth_fires).double().sum(0)
+    fn, tn = (~fires & truth_fires).double().sum(0), (~fires & ~truth_fires).double().sum(0)
+    zero = torch.zeros_like(tp)
+    precision = torch.where(tp + fp > 0, tp / (tp + fp).clamp_min(1), zero)
+    recall = torch.where(tp + fn > 0, tp / (tp + fn).clamp_min(1), zero)
+    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp_min(1e-30), zero)
+    accuracy = (tp + tn) / (tp + fp + fn + tn).clamp_min(1)
+    return {"precision": precision.mean().item(), "recall": recall.mean().item(), "F1": f1.mean().item(),
+            "accuracy": accuracy.mean().item()}
+
+
+def uniqueness(W_D: Tensor, truth: Tensor) -> float:
+    """SynthSAEBench's uniqueness: the number of distinct best-matching features (largest |cos| of each decoder
+    column W_D (d, n_q) with ``truth`` (d, n)) over the number of latents; 1 when no two latents share one."""
+    D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    T = truth / truth.norm(dim=0, keepdim=True).clamp_min(1e-12)
+    return len((D.T @ T.to(D)).abs().argmax(1).unique()) / W_D.shape[1]
+
+
 def l0(codes: Tensor) -> float:
     """Mean number of non-zero latents per sample; codes (B, n_q)."""
     return (codes != 0).float().sum(-1).mean().item()

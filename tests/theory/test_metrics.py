@@ -125,3 +125,17 @@ def test_orientation_is_named_and_shapes_are_checked():
         metrics.gt_recovery(W_p, decoder=torch.randn(5, 6))
     with pytest.raises(ValueError, match="share their first size"):
         metrics.hungarian_mcc(torch.randn(5, 6), W_p)
+
+
+def test_detection_f1_and_uniqueness_by_hand():
+    truth = torch.eye(3)                                    # features e0, e1, e2
+    W_D = torch.tensor([[1.0, 0.0], [0.1, 1.0], [0.0, 0.2]])   # latent 0 ~ e0, latent 1 ~ e1
+    x = torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+    codes = torch.tensor([[2.0, 0], [0.0, 0], [0.0, 3], [1.0, 3]])
+    # latent 0 -> e0: TP 1 (row 0), FN 1 (row 1), FP 1 (row 3), TN 1: precision 1/2, recall 1/2, F1 1/2, acc 1/2
+    # latent 1 -> e1: TP 1 (row 2), FP 1 (row 3), FN 0, TN 2: precision 1/2, recall 1, F1 2/3, acc 3/4
+    m = metrics.detection_f1(codes, x, W_D, truth)
+    assert m["precision"] == pytest.approx(0.5) and m["recall"] == pytest.approx(0.75)
+    assert m["F1"] == pytest.approx((0.5 + 2 / 3) / 2) and m["accuracy"] == pytest.approx((0.5 + 0.75) / 2)
+    assert metrics.uniqueness(W_D, truth) == 1.0
+    assert metrics.uniqueness(torch.tensor([[1.0, 0.9], [0.0, 0.1], [0.0, 0.0]]), truth) == 0.5   # both -> e0
