@@ -87,7 +87,8 @@ def _audit(args) -> int:
 
 
 def _density_plot(report: dict, path) -> None:
-    """The audit's feature-density histogram as a PNG at ``path`` (a new file: an existing one is never replaced)."""
+    """The audit's feature-density histogram as a PNG at ``path``, a new file (``_audit`` refuses an existing one
+    before any work; the hard link refuses one that appears meanwhile)."""
     import os
     import tempfile
 
@@ -97,8 +98,6 @@ def _density_plot(report: dict, path) -> None:
 
     if "log10_feature_density" not in report:
         raise ValueError("--plot needs --data: the feature density is measured on activations")
-    if path.exists() or path.is_symlink():
-        raise ValueError(f"--plot {path} exists; choose a new file (nothing of yours is replaced)")
     h = report["log10_feature_density"]
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.stairs(h["counts"], h["edges"], fill=True)
@@ -108,7 +107,10 @@ def _density_plot(report: dict, path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        try:
+            os.link(tmp, path)                       # never replaces: fails if the file appeared meanwhile
+        except FileExistsError:
+            raise ValueError(f"--plot {path} exists; choose a new file (nothing of yours is replaced)") from None
     finally:
         plt.close(fig)
         if os.path.exists(tmp):

@@ -59,7 +59,8 @@ def _check_out(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise chapters.ParameterError(f"--out {out} holds files that sdl-paper did not write; choose a new or "
                                       "empty folder (nothing of yours is ever replaced or removed)")
-    _manifest(out) if out.is_dir() else None
+    if out.is_dir():
+        _manifest(out)                              # a damaged manifest is refused now, not after the run
     parent = next(p for p in [out, *out.parents] if p.exists())
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise chapters.ParameterError(f"--out {out}: cannot write there ({parent} is not a writable folder)")

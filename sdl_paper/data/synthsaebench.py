@@ -201,5 +201,9 @@ class SynthSource(Source):
         _, x_p = self.world.sample(n, generator)
         return x_p, x_p
 
+    def sample(self, generators, batch, device):
+        x_p = torch.stack([self.rows(batch, g)[0] for g in generators]).to(device)
+        return x_p, x_p                              # an SAE: the target is the same tensor
+
     def describe(self) -> dict:
         return super().describe() | {"world": "synthsaebench", "n": self.world.n, "seed": self.world.cfg.seed}

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..model.config import Config
-from ..model.dictionary import Dictionary, activation_spec, check_params, sizes
+from ..model.dictionary import Dictionary, activation_spec, check_params
 
 FORMAT_VERSION = 1
 KINDS = {"dictionary": ("dictionary.safetensors", "config.json"), "checkpoint": ("checkpoint.safetensors",
@@ -135,15 +135,12 @@ def load_dictionary(path) -> Dictionary:
     tensors, meta = read_folder(path, "dictionary")
     try:
         cfg = Config.from_dict(meta["config"])
-        K, n_p, n_q, n_r = sizes(tensors)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ValueError(f"{path}: inconsistent dictionary ({e})") from None
-    expected = {"W_E"} | ({"W_D"} if not cfg.tied else set()) | ({"b_E", "b_D"} if cfg.bias else set()) \
-        | cfg.impl.param_names()
-    if set(tensors) != expected or meta.get("sizes") != {"K": K, "n_p": n_p, "n_q": n_q, "n_r": n_r}:
-        raise ValueError(f"{path}: tensors {sorted(tensors)} of sizes {(K, n_p, n_q, n_r)} do not match its config "
-                         f"(expected {sorted(expected)}, sizes {meta.get('sizes')})")
-    check_params(tensors, cfg, str(path), aux=False)
+    K, n_p, n_q, n_r = check_params(tensors, cfg, str(path), aux=False)   # names, shapes, dtypes, finite values
+    if meta.get("sizes") != {"K": K, "n_p": n_p, "n_q": n_q, "n_r": n_r}:
+        raise ValueError(f"{path}: tensors of sizes {(K, n_p, n_q, n_r)} do not match its config (sizes "
+                         f"{meta.get('sizes')})")
     seeds = meta.get("seeds", [])
     if not isinstance(seeds, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in seeds):
         raise ValueError(f"{path}: seeds {seeds!r} must be a list of ints")

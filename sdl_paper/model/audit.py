@@ -66,6 +66,10 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
     sizes = d.sizes
     report: dict = {"method": d.cfg.method, "model": k, **{s: sizes[s] for s in ("n_p", "n_q", "n_r")},
                     "biases": has_bias}
+    truth_codes = None                              # (x, codes) of one ground-truth sample, drawn once
+    if isinstance(truth, GroundTruth):
+        x, x_p, _ = truth.sample(n_samples, torch.Generator().manual_seed(seed + 1))
+        truth_codes = x.float(), d.encode(x_p.float(), k)
     dirs = _directions(truth, sizes["n_p"], sizes["n_r"])
     if dirs is not None:
         W_p, W_r = dirs
@@ -75,9 +79,8 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
         F = pattern(W_E, sigma, W_p, b_E) if single is not None else \
             torch.stack([pattern(W_E, sigma, W_p[:, [j]], b_E)[:, 0] for j in range(W_p.shape[1])], 1)
         report |= pattern_counts(F) | {"uniqueness": metrics.uniqueness(W_D, W_r)}
-        if isinstance(truth, GroundTruth):          # SynthSAEBench's detection metrics need the true codes
-            x, x_p_gt, _ = truth.sample(n_samples, torch.Generator().manual_seed(seed + 2))
-            det = metrics.detection_f1(d.encode(x_p_gt.float(), k), x.float(), W_D, W_r)
+        if truth_codes is not None:                 # SynthSAEBench's detection metrics need the true codes
+            det = metrics.detection_f1(truth_codes[1], truth_codes[0], W_D, W_r)
             report |= {f"detection_{name}": value for name, value in det.items()}
     else:
         report["recovery"] = "needs truth (directions)"
@@ -94,14 +97,7 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
     else:
         report["codes"] = "needs data (or a GroundTruth)"
     report["partial_minimum"] = _partial_minimum(d, k, truth, has_bias)
-    if isinstance(pairs, str):
-        if pairs != "edges":
-            raise ValueError(f"pairs={pairs!r}; allowed: a list of (parent, child) indices or 'edges'")
-        pairs = _hierarchy_edges(truth)
-    report["absorption"] = _absorption(d, k, truth, pairs, n_samples, seed) if pairs else "no pairs given"
-    if pairs and isinstance(report["absorption"], list):
-        report["absorption_by_edge"] = edge_summary(report["absorption"])
-    return report
+    return report | _absorption(truth, truth_codes, W_D, pairs)
 
 
 def _hierarchy_edges(truth) -> list[tuple[int, int]]:
@@ -159,17 +155,22 @@ def _partial_minimum(d: Dictionary, k: int, truth, has_bias: bool, tol: float = 
     return row
 
 
-def _absorption(d: Dictionary, k: int, truth, pairs, n_samples: int, seed: int):
-    if not isinstance(truth, GroundTruth):
-        return "needs a GroundTruth (its codes say when a parent and its child are both active)"
-    x, x_p, _ = truth.sample(n_samples, torch.Generator().manual_seed(seed + 1))
-    codes = d.encode(x_p.float(), k)
-    W_D = with_decoder(d.model(k))["W_D"][0].float()
+def _absorption(truth, truth_codes, W_D: Tensor, pairs) -> dict:
+    """``absorption``: the corrected score of each (parent, child) pair, or of every edge (``pairs="edges"``),
+    on the ground-truth sample ``truth_codes`` = (x, codes); with ``absorption_by_edge`` (:func:`edge_summary`)."""
+    if isinstance(pairs, str):
+        if pairs != "edges":
+            raise ValueError(f"pairs={pairs!r}; allowed: a list of (parent, child) indices or 'edges'")
+        pairs = _hierarchy_edges(truth)
+    if not pairs:
+        return {"absorption": "no pairs given"}
+    if truth_codes is None:
+        return {"absorption": "needs a GroundTruth (its codes say when a parent and its child are both active)"}
+    x, codes = truth_codes
     rows = []
     for p, c in pairs:
         try:
-            rows.append({"parent": p, "child": c,
-                         **metrics.absorption_scores(codes, x.float(), W_D, truth.W_r.float(), p, c)})
+            rows.append({"parent": p, "child": c, **metrics.absorption_scores(codes, x, W_D, truth.W_r.float(), p, c)})
         except ValueError as e:                      # a rare child: no samples of it on this draw
             rows.append({"parent": p, "child": c, "unscored": str(e)})
-    return rows
+    return {"absorption": rows, "absorption_by_edge": edge_summary(rows)}

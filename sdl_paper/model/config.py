@@ -354,7 +354,6 @@ class Config:
             raise ValueError(f"k={flat['k']!r} has no effect with method={self.method!r}; k applies to {users} "
                              "(a TopK activation on a ReLU method: activation='topk:K')")
 
-
     def __getattr__(self, name: str):
         part = FIELDS.get(name)
         if part is None:

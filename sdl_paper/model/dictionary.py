@@ -205,7 +205,7 @@ class Dictionary:
         cfg = cfg or Config.from_dict(state.config)
         params = {k: v.detach().cpu().clone() for k, v in state.params.items() if k != "W_aux"}   # training only
         meta = {"step": state.step, "source": state.source}
-        scale = (state.source or {}).get("scale") if isinstance(state.source, dict) else None
+        scale = state.source.get("scale") if isinstance(state.source, dict) else None
         if scale is not None:
             params = unscale(params, *scale)
         if cfg.practice == "standard":

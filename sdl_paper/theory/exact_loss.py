@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .regions import line_patterns, line_radius, second_differences
+from .regions import line_patterns, line_radius, pattern, second_differences
 
 MAX_FEATURES = 16  # 2^16 inputs: the enumeration stays small
 
@@ -60,8 +60,6 @@ def region_line_search(W_E: Tensor, W_D: Tensor, W_p: Tensor, W_r: Tensor, sigma
     ``bend_at_switch`` (True when the worst bend of L_SDL has a multi-feature input changing its latents between
     its neighbouring points), and ``line`` = (ts, L_SDL values) of the worst line.
     """
-    from .regions import pattern
-
     F0 = pattern(W_E, sigma, W_p)
     best = {"sd_sdl": float("inf"), "sd_tilde": float("inf"), "lines": 0, "pattern_kept": True,
             "bend_at_switch": False, "line": None}

@@ -43,6 +43,7 @@ def interference_profile(W_p: Tensor) -> dict[str, float]:
     return {"neighbours": pos.sum(1).double().mean().item(), "mean_cos": G[pos].mean().item(),
             "M": G.max().item()}
 
+
 def descend_from_ground_truth(gt: GroundTruth, sigma: nn.Module, steps: int = 1500, lr: float = 0.003) -> dict:
     """Full-batch Adam on L~ started at the ground truth (W_E*, W_D*) with n_q = n (float64).
 

@@ -89,12 +89,12 @@ class BatchLog(Callback):
     def after_step(self, run, terms: dict) -> None:
         state, cfg = run.state, run.cfg
         if at(state.step - 1, cfg.log_every, cfg.steps):
-            rec, energy, var = terms["rec"].detach(), terms["energy"], terms["var"]
+            rec, penalty, aux, energy, var = (terms[k].detach() for k in ("rec", "penalty", "aux", "energy", "var"))
             lr = schedule.learning_rate(cfg, state.step - 1)
             lr = list(lr) if isinstance(lr, tuple) else [lr] * len(rec)
             state.history.append({
-                "step": state.step - 1, "loss": rec.tolist(), "penalty": terms["penalty"].tolist(),
-                "aux": terms["aux"].tolist(), "total": terms["total"].detach().tolist(),
+                "step": state.step - 1, "loss": rec.tolist(), "penalty": penalty.tolist(), "aux": aux.tolist(),
+                "total": (rec + penalty + aux).tolist(),            # of the terms averaged over processes
                 "nmse": (rec / energy.clamp_min(1e-30)).tolist(), "EV": (1 - rec / var.clamp_min(1e-30)).tolist(),
                 "L0": terms["L0"].tolist(), "window_dead": dead_mask(state, cfg.dead_window).float().mean(1).tolist(),
                 "lr": lr})

@@ -26,7 +26,7 @@ from . import callbacks as C
 from . import distributed as dist
 from . import schedule
 from .device import default_device
-from .objective import objective
+from .objective import batch_norms, objective
 from .optim import adam_step, clip_per_model, constrain
 from .state import State, dead_mask, init_state, to_device
 
@@ -53,8 +53,11 @@ def loss_terms(run: Run, x_p: Tensor, x_r: Tensor) -> dict[str, Tensor]:
         run.ws.attach(state.params)
     with torch.autocast(torch.device(run.device).type, torch.bfloat16, enabled=cfg.amp == "bf16"):
         dead = dead_mask(state, cfg.dead_window).to(x_p.device) if cfg.remedy in AUXK else None
-        return objective(state.params, x_p, x_r, cfg, dead, run.anchors, run.ws,   # last_fired stays on the CPU
-                         schedule.sparsity_warm_up(cfg, state.step))
+        terms = objective(state.params, x_p, x_r, cfg, dead, run.anchors, run.ws,   # last_fired stays on the CPU
+                          schedule.sparsity_warm_up(cfg, state.step))
+    if C.at(state.step, cfg.log_every, cfg.steps):       # what BatchLog records, on its steps only
+        terms |= batch_norms(x_r)
+    return terms
 
 
 def backward(run: Run, terms: dict[str, Tensor]) -> None:
@@ -65,7 +68,8 @@ def backward(run: Run, terms: dict[str, Tensor]) -> None:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
         dist.all_mean(p.grad)
-    for name in ("rec", "L0", "penalty", "aux", "energy", "var"):
+    logged = ("penalty", "aux", "energy", "var") if "energy" in terms else ()   # BatchLog's steps (loss_terms)
+    for name in ("rec", "L0", *logged):
         terms[name] = dist.all_mean(terms[name].detach().clone())
     terms["fired"] = dist.all_any(terms["fired"])
 
@@ -83,9 +87,9 @@ def fit(run: Run, callbacks: list[C.Callback]) -> State:
         except StopIteration:
             state.history.append({"step": state.step, "stopped": "the data source ended"})
             break
-        if run.scale is not None:
-            x_p, x_r = (x_p * run.scale[0], x_p * run.scale[0]) if x_r is x_p else (x_p * run.scale[0],
-                                                                                      x_r * run.scale[1])
+        if run.scale is not None:                                       # activation normalisation
+            scaled = x_p * run.scale[0]
+            x_p, x_r = scaled, (scaled if x_r is x_p else x_r * run.scale[1])
         terms = loss_terms(run, dist.shard(x_p), dist.shard(x_r))         # forward and loss
         total = dist.all_mean(terms["total"].detach().clone())
         for cb in callbacks:

@@ -3,8 +3,9 @@
 Per model (K,): ``rec`` (the method's reconstruction error: the batch mean of ||x_r - x_hat||^2, summed over the
 n_r coordinates; the Matryoshka methods' sum or mean over their prefixes or k values), ``penalty`` (its sparsity
 penalty plus anchoring), ``aux`` (AuxK, Gao et al. 2024) and their sum ``total``; also ``fired`` (K, n_q), the
-latents that fired on the batch, ``L0`` (K,), and the batch's ``energy`` = mean ||x_r||^2 and ``var`` =
-mean ||x_r - mean x_r||^2 (K,), for the normalised MSE rec / energy and the explained variance 1 - rec / var. What a method contributes comes from its registry object (:mod:`sdl_paper.model.methods`).
+latents that fired on the batch, and ``L0`` (K,). :func:`batch_norms` gives the batch's own size, which the
+training loop adds on logging steps only. What a method contributes comes from its registry object
+(:mod:`sdl_paper.model.methods`).
 """
 from __future__ import annotations
 
@@ -75,8 +76,13 @@ def objective(params: dict[str, Tensor], x_p: Tensor, x_r: Tensor, cfg: Config, 
     if anchors is not None and cfg.anchors:
         penalty = penalty + anchoring(params, cfg, anchors, terms["rec"])
     rec, penalty, aux = terms["rec"].float(), penalty.float(), terms["aux"].float()
-    with torch.no_grad():                  # the batch's size, for normalised MSE and explained variance
-        energy = x_r.float().pow(2).sum(-1).mean(1)
-        var = (x_r.float() - x_r.float().mean(1, keepdim=True)).pow(2).sum(-1).mean(1)
     return {"rec": rec, "penalty": penalty, "aux": aux, "total": rec + penalty + aux, "fired": terms["fired"],
-            "L0": terms["L0"], "energy": energy, "var": var}
+            "L0": terms["L0"]}
+
+
+@torch.no_grad()
+def batch_norms(x_r: Tensor) -> dict[str, Tensor]:
+    """The batch's ``energy`` = mean ||x_r||^2 and ``var`` = mean ||x_r - mean x_r||^2, per model (K,), for x_r
+    (K, B, n_r): the denominators of the normalised MSE rec / energy and the explained variance 1 - rec / var."""
+    x = x_r.float()
+    return {"energy": x.pow(2).sum(-1).mean(1), "var": (x - x.mean(1, keepdim=True)).pow(2).sum(-1).mean(1)}
