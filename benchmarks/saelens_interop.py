@@ -41,11 +41,19 @@ def compare(name, direction, ours, theirs_codes, theirs_recon, extra=""):
                 f" {extra} |")
 
 
-for method in ("topk", "relu_dec", "jumprelu"):
-    cfg = sdl.Config(method=method, k=3, l1=3e-3, l0=3e-3, bias=True, steps=400, batch_size=256, lr=3e-3)
-    d = sdl.Dictionary.from_state(sdl.train(gt, cfg, 96, [0], progress=False))
+def trained(source, method, practice="theory", **kw):
+    """A dictionary of 96 latents trained on ``source``, biases perturbed so that they matter."""
+    kw |= {"k": 3} if method == "topk" else {}
+    cfg = getattr(sdl.Config, practice)(method, l1=3e-3, l0=3e-3, bias=True, steps=400, batch_size=256, lr=3e-3,
+                                        **kw)
+    d = sdl.Dictionary.from_state(sdl.train(source, cfg, 96, [0], progress=False))
     d.params["b_E"] += 0.05 * torch.randn_like(d.params["b_E"])
     d.params["b_D"] += 0.3 * torch.randn_like(d.params["b_D"])
+    return d
+
+
+for method in ("topk", "relu_dec", "jumprelu"):
+    d = trained(gt, method)
     sdl.export_saelens(d, tmp / method)
     sae = sae_lens.SAE.load_from_disk(str(tmp / method))
     with torch.no_grad():
@@ -88,11 +96,62 @@ for name, sae in kinds.items():
                 "partial-minimum test refused (biases)" if str(report["partial_minimum"]).startswith("refused")
                 else f"partial minimum: {report['partial_minimum']}")
 
+tc_rows = []
+
+
+def compare_transcoder(name, direction, ours, theirs, xs):
+    """Max |difference| of SAELens's encode, decode (of its codes) and forward from ours on inputs ``xs``."""
+    with torch.no_grad():
+        z, codes = theirs.encode(xs), ours.encode(xs)
+        diffs = ((codes - z).abs().max(), (ours.decode(z) - theirs.decode(z)).abs().max(),
+                 (ours.decode(codes) - theirs(xs)).abs().max())
+    tc_rows.append(f"| {direction} ({type(theirs).__name__}) | {name} | {ours.sizes['n_p']} -> {ours.sizes['n_r']} | "
+                   + " | ".join(f"{v:.2e}" for v in diffs) + f" | {(codes != 0).float().sum(1).mean():.2f} | "
+                   f"{bool(torch.equal(codes != 0, z != 0))} |")
+
+
+tc_world = sdl.make_world(n_p=32, n=48, S=0.95, M=0.2, n_layers=2, seed=0).view([0], [1])
+x_tc = tc_world.sample(4096, torch.Generator().manual_seed(98))[1]
+g = torch.Generator().manual_seed(7)
+x_mlp, W_mlp = torch.randn(8192, 32, generator=g), torch.randn(32, 24, generator=g) / 32 ** 0.5
+mlp = sdl.as_source(x_mlp[:4096], torch.relu(x_mlp[:4096] @ W_mlp))       # an MLP's input and output
+cases = [("relu_dec, theory", tc_world, x_tc, "relu_dec", "theory"),
+         ("jumprelu, theory", tc_world, x_tc, "jumprelu", "theory"),
+         ("relu_dec, standard (subtract_b_D=False)", mlp, x_mlp[4096:], "relu_dec", "standard"),
+         ("jumprelu, standard (subtract_b_D=False)", mlp, x_mlp[4096:], "jumprelu", "standard")]
+for name, source, xs, method, practice in cases:
+    d = trained(source, method, practice, **({"subtract_b_D": False} if practice == "standard" else {}))
+    sdl.export_saelens(d, tmp / f"tc_{len(tc_rows)}")
+    compare_transcoder(name, "ours -> SAELens", d, sae_lens.SAE.load_from_disk(str(tmp / f"tc_{len(tc_rows)}")), xs)
+try:
+    sdl.export_saelens(trained(tc_world, "topk"), tmp / "tc_topk")
+    refusal = "NOT refused (wrong)"
+except ValueError as e:
+    refusal = f"refused, nothing written ({not (tmp / 'tc_topk').exists()}): {e}"
+theirs = sae_lens.JumpReLUTranscoder(sae_lens.JumpReLUTranscoderConfig(d_in=32, d_sae=96, d_out=24,
+                                                                        apply_b_dec_to_input=False))
+with torch.no_grad():
+    for p, scale in ((theirs.W_enc, 0.2), (theirs.b_enc, 0.1), (theirs.W_dec, 0.2), (theirs.b_dec, 1.0)):
+        p.copy_(scale * torch.randn(p.shape, generator=g))
+    theirs.threshold.copy_(0.3 * torch.rand(96, generator=g))
+theirs.save_model(tmp / "theirs_tc")
+compare_transcoder("jumprelu, random weights", "SAELens -> ours", sdl.import_saelens(tmp / "theirs_tc"),
+                   sae_lens.SAE.load_from_disk(str(tmp / "theirs_tc")), x_mlp[4096:])
+
 OUT.write_text(
     "# SAELens interop, checked against SAELens " + sae_lens.__version__ + "\n\n"
     "Written by `.venv-bench/bin/python benchmarks/saelens_interop.py` (CPU). World: n_p = 32, n = 48, M = 0.2,\n"
     "S = 0.95; 96 latents; 4096 fresh inputs. Max |difference| of codes and of reconstructions, mean L0, and\n"
     "whether the sets of active latents agree exactly.\n\n"
     "| direction | kind | codes max diff | reconstruction max diff | L0 | same active set | notes |\n"
-    "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    "|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+    "## Transcoders\n\n"
+    "A dictionary whose target is not its input is exported as SAELens's transcoder class (`transcoder`,\n"
+    "`jumprelu_transcoder`: h = x W_enc + b_enc, b_dec not subtracted from the input, W_dec (d_sae, d_out)),\n"
+    "never as an SAE. World transcoder: the world's layer 0 -> layer 1 (n_p = n_r = 32, 4096 fresh inputs);\n"
+    "MLP: a random ReLU layer 32 -> 24 (4096 held-out inputs); 96 latents. Max |difference| of codes (encode), of\n"
+    "decode on SAELens's codes, and of forward (SAELens's `sae(x)` against our decode(encode(x))).\n\n"
+    "| direction | kind | n_p -> n_r | encode max diff | decode max diff | forward max diff | L0 | same active set |\n"
+    "|---|---|---|---|---|---|---|---|\n" + "\n".join(tc_rows) + "\n\n"
+    f"TopK transcoder (SAELens {sae_lens.__version__} has no TopK transcoder): {refusal}\n")
 print(OUT.read_text())
