@@ -52,7 +52,7 @@ def main():
 
     for name, (method, inst_name, extra) in VARIANTS.items():
         gt = instantiations.get(inst_name).view(world)
-        cfg = Config(method=method, k=args.k, steps=args.steps, batch_size=1024, lr=1e-3, log_every=100, **extra)
+        cfg = Config.theory(method=method, k=args.k, steps=args.steps, batch_size=1024, lr=1e-3, log_every=100, **extra)
         t = time.perf_counter()
         state = train(gt, cfg, 1024, seeds, desc=name)
         per = []

@@ -15,7 +15,7 @@ runs after a warm-up, each run in its own process, the two sides' runs interleav
   same dense products in the backward pass); ours decodes the k active latents only (sparse products, the same
   numbers up to rounding, tested). The "standard, AuxK on" row sets the dead window to 5 steps on both sides, so
   that AuxK runs.
-- **theory** (ours: ``Config(method="topk")``: no biases, decoder columns renormalised after every step, no AuxK, no
+- **theory** (ours: ``Config.theory(method="topk")``: no biases, decoder columns renormalised after every step, no AuxK, no
   clipping; SAELens with what it lets us switch off: ``apply_b_dec_to_input=False``,
   ``rescale_acts_by_decoder_norm=False``, ``aux_loss_coefficient=0``; its biases and its clipping stay).
 - SAELens's own sparse option (``use_sparse_activations=True``) is timed too, as the fastest setting it offers.
@@ -66,7 +66,7 @@ def ours(x: torch.Tensor, shape: dict, practice: str, steps: int, dead_window: i
     the model and the data source, as SAELens's are created before its timer starts)."""
     def cfg(n):
         if practice == "theory":
-            return Config(method="topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9)
+            return Config.theory(method="topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9)
         return Config.standard("topk", k=shape["k"], batch_size=BATCH, steps=n, log_every=10 ** 9,
                                  dead_window=dead_window)
     source = as_source(x)                   # checks the pool once (finite values), as SAELens's data is made ahead

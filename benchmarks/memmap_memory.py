@@ -28,7 +28,7 @@ def cb(state, terms):
     peak[0] = max(peak[0], status()["RssAnon"])
 before = status()
 t0 = time.perf_counter()
-cfg = sdl.Config(method="topk", k=16, steps=int(sys.argv[2]), batch_size=4096, lr=1e-3)
+cfg = sdl.Config.theory(method="topk", k=16, steps=int(sys.argv[2]), batch_size=4096, lr=1e-3)
 sdl.train(sys.argv[1], cfg, 1024, [0], progress=False, callback=cb)
 after = status()
 print(before["RssAnon"], peak[0], after["RssFile"], after["VmHWM"], time.perf_counter() - t0)

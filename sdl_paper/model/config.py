@@ -3,9 +3,10 @@ anchoring and logging. Each part is a small frozen dataclass that validates its 
 holds one of each, reads every field flat (``cfg.k``, ``cfg.lr``) and is built flat too
 (``Config(method="topk", k=8, lr=3e-4)``), so files and call sites need no knowledge of the parts.
 
-The two training practices are named constructors of the whole configuration: :meth:`Config.theory` (as the
-theorems: z = W_E x + b_E) and :meth:`Config.standard` (SAELens 6.54.12's forward pass and default
-hyperparameters, read from its source).
+The two training practices are named constructors of the whole configuration: :meth:`Config.standard` (SAELens
+6.54.12's forward pass and default hyperparameters, read from its source) and :meth:`Config.theory` (as the
+theorems: z = W_E x + b_E). A Config built flat without ``practice`` is the standard one (``Config(k=8)`` equals
+``Config.standard("topk", k=8)``); the book's chapters ask for the theory practice by name where they mean it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ PER_MODEL = ("l1", "l0", "lr", "init_scale", "anchor_coef")   # a float, or one 
 
 
 STANDARD_METHODS = tuple(n for n, m in methods.METHODS.items() if m.standard is not None)
+# SAELens 6.54.12's defaults common to every method of the standard practice (the method's own are in methods.py)
+STANDARD_BASE = dict(bias=True, init_scale=0.1, unit_decoder=False, lr=3e-4, betas=(0.9, 0.999), clip_grad=1.0,
+                     dead_window=1000)
+
+
+def practice_defaults(practice: str, method: str) -> dict:
+    """The flat field values a practice gives ``method`` where the call leaves them out (theory: the dataclass
+    defaults, so nothing)."""
+    if practice != "standard" or method not in STANDARD_METHODS:
+        return {}
+    return STANDARD_BASE | methods.METHODS[method].standard
 
 
 def _ints(part, *names: str, least: int = 0) -> None:
@@ -144,10 +156,12 @@ class ModelConfig:
         if self.practice not in PRACTICES:
             raise ValueError(f"practice={self.practice!r}; allowed: {', '.join(PRACTICES)}")
         if self.practice == "standard" and (m.standard is None or not self.bias or self.tied or self.activation):
-            raise ValueError("practice='standard' (SAELens's forward pass) is implemented for methods "
+            raise ValueError("practice='standard' (SAELens's forward pass, the default) is implemented for methods "
                              f"{', '.join(STANDARD_METHODS)} (SAELens's 'standard' SAE is "
                              "relu_dec) with bias=True, untied, without an activation override; got "
-                             f"method={self.method!r}, bias={self.bias}, tied={self.tied}")
+                             f"method={self.method!r}, bias={self.bias}, tied={self.tied}, activation="
+                             f"{self.activation!r}; for the theorems' forward pass use Config.theory(...) "
+                             "(practice='theory')")
 
 
 @dataclass(frozen=True)
@@ -293,9 +307,11 @@ class Config:
         init_scale: norm of each decoder column at initialisation. unit_decoder: renormalise decoder columns after
             every step. sparse: topk only: after the encoder matmul touch only the k active latents (None: when
             n_q >= 512).
-        practice: ``theory`` (as the theorems: z = W_E x + b_E) or ``standard`` (SAELens 6.54.12's forward pass:
-            z = W_E (x - b_D) + b_E and, for the TopK family, pre-activations times decoder-column norms, codes
-            divided by them before decoding; matryoshka sums its prefix losses; with biases, untied).
+        practice: ``standard`` (the default of a flat Config; SAELens 6.54.12's forward pass and, for fields
+            left out, its defaults: :func:`practice_defaults`) or ``theory`` (as the theorems: z = W_E x + b_E,
+            the dataclass defaults below). Standard: z = W_E (x - b_D) + b_E and, for the TopK family,
+            pre-activations times decoder-column norms, codes divided by them before decoding; matryoshka sums its
+            prefix losses; with biases, untied.
         subtract_b_D: standard practice only: subtract b_D from the input (SAELens's SAEs). Its transcoders do not
             (their b_D lives in the output space): ``False`` for a transcoder.
         normalize_activations: ``none`` or ``expected_average_only_in`` (SAELens's name): inputs (and targets) are
@@ -340,6 +356,10 @@ class Config:
         if unknown := sorted(set(flat) - set(FIELDS)):
             raise TypeError(f"unknown Config fields {unknown}; allowed: {', '.join(FIELDS)}")
         given = {"model": model, "optim": optim, "remedies": remedies, "anchoring": anchoring, "logging": logging}
+        if model is None:                   # built flat: the practice (standard unless given) fills its defaults
+            flat = {"practice": "standard"} | flat
+            defaults = practice_defaults(flat["practice"], flat.get("method", ModelConfig.method))
+            flat = {k: v for k, v in defaults.items() if given[FIELDS[k]] is None} | flat
         for part, cls in PARTS.items():
             kw = {k: v for k, v in flat.items() if FIELDS[k] == part}
             if given[part] is not None and kw:
@@ -369,8 +389,12 @@ class Config:
     __hash__ = None
 
     def __repr__(self) -> str:
-        default = Config().to_dict()
-        return "Config(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v != default[k]) + ")"
+        """``Config(practice=..., method=..., <fields that differ from that practice's defaults>)``."""
+        default = Config(practice=self.practice, method=self.method).to_dict() if (
+            self.practice == "theory" or self.method in STANDARD_METHODS) else {}
+        head = {"practice": self.practice, "method": self.method}
+        rest = {k: v for k, v in self.to_dict().items() if k not in head and v != default.get(k, object())}
+        return "Config(" + ", ".join(f"{k}={v!r}" for k, v in (head | rest).items()) + ")"
 
     def __getstate__(self):
         return self.to_dict()
@@ -409,9 +433,7 @@ class Config:
         bandwidth 0.05 (theta trained itself and projected to >= 0 after each step, as SAELens does)."""
         if method not in STANDARD_METHODS:
             raise ValueError(f"no standard practice for method={method!r}; allowed: {', '.join(STANDARD_METHODS)}")
-        base = dict(method=method, practice="standard", bias=True, init_scale=0.1, unit_decoder=False, lr=3e-4,
-                    betas=(0.9, 0.999), clip_grad=1.0, dead_window=1000)
-        return cls(**(base | methods.METHODS[method].standard | overrides))
+        return cls(**({"method": method, "practice": "standard"} | overrides))
 
     def check_models(self, K: int) -> None:
         """Refuse per-model values (a tuple) whose length is not the number of models K."""
@@ -447,4 +469,4 @@ class Config:
         method = methods.METHODS.get(d.get("method", ModelConfig.method))
         if method is not None and not method.uses_k and "k" in d:
             d = {key: v for key, v in d.items() if key != "k"}    # files written before k was checked
-        return cls(**d)
+        return cls(**({"practice": "theory"} | d))   # files store every field; older ones were all theory

@@ -111,14 +111,15 @@ def floor_summary(floors: pd.DataFrame) -> dict:
 
 
 def gradient_checks(gt, base: dict, n_q: int, seeds: list[int], device="cpu") -> pd.DataFrame:
-    """Train ``Config(**base)`` and, every tenth of training, check the zero-gradient claim at each seed's weights.
+    """Train ``Config.theory(**base)`` and, every tenth of training, check the zero-gradient claim at each
+    seed's weights.
 
     At each check: the block gradients dL~/dW_E (n_q, n_p) and dL~/dW_D (n_p, n_q) with the current pattern F
     (n_q, n) held fixed, read at the pattern-dead latents (F_i empty) and, as a control, the smallest encoder-row
     gradient of a live latent; and the gradient of one seeded batch loss (dense objective) at the latents that did
     not fire in that batch. Returns one row per (check, seed).
     """
-    cfg0 = Config(**base)
+    cfg0 = Config.theory(**base)
     every = max(cfg0.steps // 10, 1)
     checks = []
 
@@ -131,7 +132,7 @@ def gradient_checks(gt, base: dict, n_q: int, seeds: list[int], device="cpu") ->
             dead = ~F[i].any(1)
             P = {name: p[i : i + 1].detach().clone().requires_grad_(True) for name, p in state.params.items()}
             _, x_p, x_r = gt.sample(cfg0.batch_size, torch.Generator().manual_seed(999 + state.step))
-            out = objective(P, x_p[None], x_r[None], Config(**(base | {"sparse": False})))
+            out = objective(P, x_p[None], x_r[None], Config.theory(**(base | {"sparse": False})))
             out["total"].sum().backward()
             silent = ~out["fired"][0]
             checks.append({

@@ -56,7 +56,7 @@ def row_config(row: str, practice: str, **overrides) -> Config:
     if not methods.METHODS[method].uses_k:          # one override dict serves every row: k only where it applies
         overrides = {key: v for key, v in overrides.items() if key != "k"}
     if practice == "theory":
-        return Config(method=theory_method, **overrides)
+        return Config.theory(method=theory_method, **overrides)
     if practice == "standard":
         extra = {"subtract_b_D": False} if inst == "transcoder" else {}
         return Config.standard(standard_method, **(extra | overrides))
@@ -135,7 +135,7 @@ def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: l
     Returns (frame, state, cfg): one frame row per model with the metrics of :func:`evaluate` (over the
     non-anchored features when ``anchors`` > 0) and its seed, practice, row and swept value.
     """
-    coef = overrides.pop("anchor_coef", Config().anchor_coef)
+    coef = overrides.pop("anchor_coef", Config.theory().anchor_coef)
     c, state = run_curves(wld, row, practice, n_q, seeds, sweep, anchors, coef, anchor_seed, ("anchored",), tau,
                           device, 0, **overrides)
     frame = c[c["step"] == c["step"].max()].drop(columns=["step", "arm", "field"]).reset_index(drop=True)

@@ -98,7 +98,7 @@ def train_instantiations(world: ground_truth.World, activation: str, n_q: int, s
     results, curves = [], []
     for name, inst in instantiations.INSTANTIATIONS.items():
         view = inst.view(world)
-        cfg = Config(method="relu", activation=activation, l1=0.0, tied=inst.tied, steps=steps,
+        cfg = Config.theory(method="relu", activation=activation, l1=0.0, tied=inst.tied, steps=steps,
                      batch_size=batch_size, lr=lr, log_every=10)
         start = init_state(1, view.n_p, n_q, view.n_r, cfg, [seed]).params
         start_model = to_sdl(start, cfg)
@@ -130,7 +130,7 @@ def random_and_trained(gt: ground_truth.GroundTruth, activations_: list[str], n_
     models = {}
     for act in dict.fromkeys(activations_):
         models[f"random, {act}"] = SDL(gt.W_p.shape[0], n_q, activation=act, seed=seed)
-        cfg = Config(method="relu", activation=act, l1=0.0, steps=steps, batch_size=256, lr=3e-3)
+        cfg = Config.theory(method="relu", activation=act, l1=0.0, steps=steps, batch_size=256, lr=3e-3)
         state = train(gt, cfg, n_q, [seed], desc=f"train {act}")
         models[f"trained, {act}"] = to_sdl(state.params, cfg)
     return models

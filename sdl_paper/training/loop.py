@@ -131,7 +131,7 @@ def check_resume(state: State, cfg: Config, n_p: int, n_q: int, n_r: int, seeds:
                          f"n_r={n_r}")
     if K != len(seeds) or (state.seeds and list(state.seeds) != list(seeds)):
         raise ValueError(f"checkpoint holds {K} models with seeds {state.seeds}; this run asks seeds {seeds}")
-    saved, asked, default = state.config, cfg.to_dict(), Config().to_dict()
+    saved, asked, default = state.config, cfg.to_dict(), Config.theory().to_dict()
     for name in _MODEL_FIELDS:       # a field older files lack had its default value
         if _norm(saved.get(name, default[name])) != _norm(asked[name]):
             raise ValueError(f"checkpoint was trained with {name}={saved.get(name, default[name])!r}; this run asks "

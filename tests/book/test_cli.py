@@ -63,7 +63,8 @@ def test_audit_reads_our_folders_and_saelens_folders_and_names_bad_input(tmp_pat
     x = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
     np.save(tmp_path / "acts.npy", x.numpy())
     np.save(tmp_path / "W.npy", np.eye(8, dtype=np.float32))
-    d = sdl.Dictionary.from_state(sdl.train(x, sdl.Config(k=2, steps=10, batch_size=32), 16, [0], progress=False))
+    cfg = sdl.Config.theory(k=2, steps=10, batch_size=32)
+    d = sdl.Dictionary.from_state(sdl.train(x, cfg, 16, [0], progress=False))
     sdl.save_dictionary(d, tmp_path / "d")
     sdl.export_saelens(d, tmp_path / "sae")
     for path in ("d", "sae"):
@@ -118,7 +119,7 @@ def test_audit_refuses_non_finite_results_and_a_sample_count_below_one(tmp_path,
     import sdl_paper as sdl
 
     x = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
-    d = sdl.Dictionary.from_state(sdl.train(x, sdl.Config(k=2, steps=5, batch_size=32), 16, [0], progress=False))
+    d = sdl.Dictionary.from_state(sdl.train(x, sdl.Config.theory(k=2, steps=5, batch_size=32), 16, [0], progress=False))
     sdl.save_dictionary(d, tmp_path / "d")
     bad = x.numpy().copy()
     bad[3, 2] = np.nan
@@ -167,7 +168,7 @@ def test_audit_takes_a_transcoders_targets_and_plots_the_feature_density(tmp_pat
     y = torch.relu(x @ torch.randn(8, 8, generator=g))
     np.save(tmp_path / "x.npy", x.numpy())
     np.save(tmp_path / "y.npy", y.numpy())
-    state = sdl.train(sdl.as_source(x, y), sdl.Config(k=2, steps=20, batch_size=32), 16, [0], progress=False)
+    state = sdl.train(sdl.as_source(x, y), sdl.Config.theory(k=2, steps=20, batch_size=32), 16, [0], progress=False)
     sdl.save_dictionary(sdl.Dictionary.from_state(state), tmp_path / "tc")
     base = ["audit", str(tmp_path / "tc"), "--data", str(tmp_path / "x.npy")]
     assert main(base) == 2 and "pass targets=" in capsys.readouterr().err

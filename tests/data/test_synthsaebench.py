@@ -74,5 +74,5 @@ def test_the_source_trains():
     from sdl_paper import Config, train
 
     source = SynthSource(SynthWorld(SynthConfig(**SMALL)))
-    state = train(source, Config(k=4, steps=20, batch_size=64, bias=True), 32, [0], progress=False, device="cpu")
+    state = train(source, Config.theory(k=4, steps=20, batch_size=64, bias=True), 32, [0], progress=False, device="cpu")
     assert state.step == 20 and math.isfinite(state.history[-1]["loss"][0])

@@ -14,7 +14,7 @@ def _gt():
 
 def _cfg(**kw):
     k = {"k": 2} if METHODS[kw.get("method", "topk")].uses_k else {}     # k is refused where it has no effect
-    return Config(**({"steps": 20, "batch_size": 32, "lr": 1e-2} | k | kw))
+    return Config.theory(**({"steps": 20, "batch_size": 32, "lr": 1e-2} | k | kw))
 
 
 @pytest.mark.parametrize("cfg", [_cfg(), _cfg(method="jumprelu", bias=True), _cfg(method="relu", tied=True),

@@ -26,7 +26,7 @@ def _gt():
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("valid")
-    cfg = Config(method="jumprelu", bias=True, steps=6, batch_size=16, lr=1e-2)
+    cfg = Config.theory(method="jumprelu", bias=True, steps=6, batch_size=16, lr=1e-2)
     state = train(_gt(), cfg, 16, [0, 1], progress=False, checkpoint=str(root / "ck"))
     save_dictionary(Dictionary.from_state(state), root / "d")
     return root
@@ -162,7 +162,7 @@ def test_a_checkpoint_path_holding_other_files_is_refused_before_training(tmp_pa
     (tmp_path / "ck" / "notes.txt").write_text("mine")
     calls = []
     with pytest.raises(FileExistsError, match="not a checkpoint folder"):
-        train(_gt(), Config(steps=5, batch_size=8), 16, [0], progress=False, checkpoint=str(tmp_path / "ck"),
+        train(_gt(), Config.theory(steps=5, batch_size=8), 16, [0], progress=False, checkpoint=str(tmp_path / "ck"),
               callback=lambda *a: calls.append(1))
     assert calls == [] and (tmp_path / "ck" / "notes.txt").read_text() == "mine"
 
@@ -180,7 +180,7 @@ def test_files_are_written_with_the_users_umask(files, tmp_path):
 
 def test_resume_refuses_a_checkpoint_whose_model_or_data_differ(tmp_path):
     x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
-    cfg = Config(method="relu", activation="relu>topk:1", l1=0.0, steps=4, batch_size=16)
+    cfg = Config.theory(method="relu", activation="relu>topk:1", l1=0.0, steps=4, batch_size=16)
     train(x, cfg, 16, [0], progress=False, checkpoint=str(tmp_path / "ck"))
     for other, data, match in [(cfg.replace(activation="relu>topk:2", steps=8), x, "activation"),
                                (cfg.replace(bias=True, steps=8), x, "bias"),
@@ -205,7 +205,7 @@ def test_a_damaged_saelens_folder_is_refused_with_our_error(files, tmp_path, cha
     from sdl_paper import export_saelens, import_saelens
 
     x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
-    d = Dictionary.from_state(train(x, Config(k=2, steps=3, batch_size=16), 16, [0], progress=False))
+    d = Dictionary.from_state(train(x, Config.theory(k=2, steps=3, batch_size=16), 16, [0], progress=False))
     export_saelens(d, tmp_path / "sae")
     cfg = json.loads((tmp_path / "sae" / "cfg.json").read_text())
     W = load_file(str(tmp_path / "sae" / "sae_weights.safetensors"))

@@ -12,7 +12,7 @@ def _gt():
 
 def test_audit_reports_recovery_census_codes_minimality_and_absorption():
     gt = _gt()
-    d = Dictionary.from_state(train(gt, Config(steps=100, batch_size=64, k=2, lr=1e-2), 16, [0], progress=False))
+    d = Dictionary.from_state(train(gt, Config.theory(steps=100, batch_size=64, k=2, lr=1e-2), 16, [0], progress=False))
     r = audit(d, truth=gt, pairs=[(0, 1)])
     W_E, W_D = d.params["W_E"][0], d.params["W_D"][0]
     assert r["M_IP_enc"] == metrics.max_inner_product(gt.W_p, encoder=W_E)
@@ -27,18 +27,19 @@ def test_audit_reports_recovery_census_codes_minimality_and_absorption():
 def test_audit_certifies_the_ground_truth_dictionary_as_a_partial_minimum():
     gt = ground_truth.GroundTruth(torch.eye(4), torch.eye(4), ground_truth.Coefficients(4, 0.99))
     inside = torch.eye(4) - 0.1 * (1 - torch.eye(4))      # other features strictly negative: inside the region
-    r = audit(Dictionary({"W_E": inside[None], "W_D": torch.eye(4)[None]}, Config(method="relu", l1=0.0)), truth=gt)
+    r = audit(Dictionary({"W_E": inside[None], "W_D": torch.eye(4)[None]}, Config.theory(method="relu", l1=0.0)),
+              truth=gt)
     assert r["partial_minimum"]["is_partial_minimum"] is True and r["M_GT_dec"] == 1.0
-    on_edge = audit(Dictionary({"W_E": torch.eye(4)[None], "W_D": torch.eye(4)[None]}, Config(method="relu")),
+    on_edge = audit(Dictionary({"W_E": torch.eye(4)[None], "W_D": torch.eye(4)[None]}, Config.theory(method="relu")),
                     truth=gt)                               # zeros on the region's boundary: undecidable here
     assert on_edge["partial_minimum"]["is_partial_minimum"] is None
-    moved = audit(Dictionary({"W_E": inside[None], "W_D": 0.9 * torch.eye(4)[None]}, Config(method="relu")),
+    moved = audit(Dictionary({"W_E": inside[None], "W_D": 0.9 * torch.eye(4)[None]}, Config.theory(method="relu")),
                   truth=gt)
     assert moved["partial_minimum"]["is_partial_minimum"] is False
 
 
 def test_audit_says_what_it_needs_instead_of_guessing():
-    d = Dictionary({"W_E": torch.randn(1, 16, 8), "W_D": torch.randn(1, 8, 16)}, Config(k=2))
+    d = Dictionary({"W_E": torch.randn(1, 16, 8), "W_D": torch.randn(1, 8, 16)}, Config.theory(k=2))
     r = audit(d)
     assert r["recovery"].startswith("needs truth") and r["codes"].startswith("needs data")
     assert r["partial_minimum"].startswith("needs a GroundTruth")
@@ -53,7 +54,7 @@ def test_a_transcoder_is_audited_against_its_targets_and_refused_without_them(tm
     g = torch.Generator().manual_seed(0)
     x, W = torch.randn(2000, 8, generator=g), torch.randn(8, 8, generator=g)
     y = torch.relu(x @ W)                                  # an MLP's output: the transcoder's target
-    d = sdl.Dictionary.from_state(sdl.train(sdl.as_source(x, y), sdl.Config(k=4, steps=200, batch_size=64,
+    d = sdl.Dictionary.from_state(sdl.train(sdl.as_source(x, y), sdl.Config.theory(k=4, steps=200, batch_size=64,
                                                                             lr=3e-3), 32, [0], progress=False))
     with pytest.raises(ValueError, match="pass targets="):
         sdl.audit(d, data=x)
@@ -83,7 +84,7 @@ def test_per_edge_absorption_finds_the_planted_absorbed_edge_and_the_latent_that
     W_E, W_D = W.clone(), W.clone()                         # faithful latents, one per feature
     W_E[p] = W[:, p] - 100 * W[:, c]                        # the parent latent goes silent when the child is on
     W_D[:, c] = (W[:, p] + W[:, c]) / 2 ** 0.5              # the child's latent carries the parent
-    d = Dictionary({"W_E": W_E[None], "W_D": W_D[None]}, C(method="relu"), [0])
+    d = Dictionary({"W_E": W_E[None], "W_D": W_D[None]}, C.theory(method="relu"), [0])
     report = audit(d, truth=gt, pairs="edges", n_samples=20000)
     summary = report["absorption_by_edge"]
     assert summary["edges"] == summary["scored"] == 4 and summary["not_learned"] == 0
@@ -103,11 +104,11 @@ def test_synthsaebench_detection_metrics_are_one_for_the_faithful_dictionary_and
     tree = Tree(n_parents=2, n_children=2, p_parent=0.2, rho=0.8)
     W = torch.eye(tree.n)
     gt = GroundTruth(W, W, tree)
-    faithful = Dictionary({"W_E": W[None].clone(), "W_D": W[None].clone()}, C(method="relu"), [0])
+    faithful = Dictionary({"W_E": W[None].clone(), "W_D": W[None].clone()}, C.theory(method="relu"), [0])
     r = audit(faithful, truth=gt, n_samples=4000)
     assert r["detection_F1"] == 1.0 and r["uniqueness"] == 1.0 and r["MCC_dec"] == pytest.approx(1.0)
     mixed = W.clone()
     mixed[:, 1] = W[:, 0]                                   # latent 1 reads feature 0: two latents, one feature
-    d = Dictionary({"W_E": mixed.T[None].contiguous(), "W_D": mixed[None].clone()}, C(method="relu"), [0])
+    d = Dictionary({"W_E": mixed.T[None].contiguous(), "W_D": mixed[None].clone()}, C.theory(method="relu"), [0])
     r = audit(d, truth=gt, n_samples=4000)
     assert r["uniqueness"] == pytest.approx(5 / 6) and r["detection_F1"] == pytest.approx(1.0)

@@ -19,7 +19,7 @@ from sdl_paper.model.config import FIELDS, PARTS, AnchorConfig, LogConfig, Model
 ])
 def test_config_refuses_settings_that_would_be_ignored_or_cannot_run(kw, match):
     with pytest.raises(ValueError, match=match):
-        Config(**kw)
+        Config.theory(**kw)
 
 
 
@@ -31,7 +31,7 @@ def test_help_shows_every_field_with_its_meaning():
 
 
 def test_config_round_trips_through_a_dict_and_refuses_unknown_keys():
-    cfg = Config(method="matryoshka", prefixes=(2, 8), k=2)
+    cfg = Config.theory(method="matryoshka", prefixes=(2, 8), k=2)
     assert Config.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown Config fields"):
         Config.from_dict({"d_sae": 16})
@@ -52,23 +52,23 @@ def test_each_part_refuses_its_own_bad_values_where_it_is_defined(part, kw, erro
     with pytest.raises((ValueError, TypeError), match=error):
         part(**kw)
     with pytest.raises((ValueError, TypeError), match=error):
-        Config(**kw)                                    # the flat constructor routes to the same check
+        Config.theory(**kw)                                    # the flat constructor routes to the same check
 
 
 def test_flat_and_part_construction_agree_and_every_field_belongs_to_one_part():
     assert sorted(FIELDS) == sorted(f for cls in PARTS.values() for f in cls.__dataclass_fields__)
-    flat = Config(method="relu", l1=0.3, lr=2e-3, steps=10, remedy="resample", resample_at=(5,), log_every=2)
+    flat = Config.theory(method="relu", l1=0.3, lr=2e-3, steps=10, remedy="resample", resample_at=(5,), log_every=2)
     parts = Config(model=ModelConfig(method="relu", l1=0.3), optim=OptimConfig(lr=2e-3, steps=10),
                    remedies=RemedyConfig(remedy="resample", resample_at=(5,)), logging=LogConfig(log_every=2))
     assert flat == parts and flat.model == parts.model and flat.lr == 2e-3 and flat.optim.lr == 2e-3
     with pytest.raises(TypeError, match="not both"):
         Config(optim=OptimConfig(), lr=1.0)
     with pytest.raises(TypeError, match="unknown Config fields"):
-        Config(d_sae=16)
+        Config.theory(d_sae=16)
 
 
 def test_a_config_is_immutable_and_replace_gives_a_checked_copy():
-    cfg = Config(k=2)
+    cfg = Config.theory(k=2)
     with pytest.raises(AttributeError, match="immutable"):
         cfg.k = 3
     with pytest.raises(Exception):
@@ -91,6 +91,24 @@ def test_the_two_practices_are_named_constructors():
         Config.standard("relu")
 
 
+def test_a_flat_config_is_the_standard_practice_unless_theory_is_asked():
+    assert Config() == Config.standard("topk") and Config(k=8, lr=1e-3) == Config.standard("topk", k=8, lr=1e-3)
+    assert Config(method="jumprelu") == Config.standard("jumprelu")
+    assert Config(practice="theory") == Config.theory() and not Config.theory().bias
+    # a part given whole keeps its own values: the practice fills only the fields built flat
+    assert Config(practice="standard", optim=OptimConfig(lr=2e-3), bias=True).lr == 2e-3
+    with pytest.raises(ValueError, match=r"method='relu'.*use Config.theory"):
+        Config(method="relu", l1=0.3)
+
+
+@pytest.mark.parametrize("cfg", [Config(k=8), Config.theory("relu", l1=0.3, bias=True), Config(method="relu_dec"),
+                                 Config.standard("topk", lr=1e-3, remedy="none")])
+def test_repr_names_the_practice_and_rebuilds_the_same_config(cfg):
+    text = repr(cfg)
+    assert text.startswith(f"Config(practice={cfg.practice!r}, method={cfg.method!r}")
+    assert eval(text) == cfg
+
+
 @pytest.mark.parametrize("kw, error", [
     (dict(bias="False"), "bias='False' must be True or False"),
     (dict(tied=1), "tied=1 must be True or False"),
@@ -108,12 +126,12 @@ def test_the_two_practices_are_named_constructors():
 ])
 def test_config_refuses_values_of_the_wrong_type_or_not_finite(kw, error):
     with pytest.raises((ValueError, TypeError), match=error):
-        Config(**kw)
+        Config.theory(**kw)
 
 
 def test_k_is_refused_where_it_has_no_effect_but_old_files_still_load():
     with pytest.raises(ValueError, match="k=8 has no effect with method='relu'"):
-        Config(method="relu", k=8)
-    old = Config(method="relu").to_dict() | {"k": 8}             # written before k was checked
-    assert Config.from_dict(old) == Config(method="relu")
-    assert Config(method="topk", k=8).k == 8
+        Config.theory(method="relu", k=8)
+    old = Config.theory(method="relu").to_dict() | {"k": 8}             # written before k was checked
+    assert Config.from_dict(old) == Config.theory(method="relu")
+    assert Config.theory(method="topk", k=8).k == 8

@@ -19,21 +19,22 @@ def _gt():
 ])
 def test_train_refuses_sizes_that_cannot_run_before_any_step(kw, n_q, seeds, match):
     with pytest.raises(ValueError, match=match):
-        train(_gt(), Config(steps=5, **kw), n_q, seeds, progress=False)
+        train(_gt(), Config.theory(steps=5, **kw), n_q, seeds, progress=False)
 
 
 def test_seeds_must_be_a_list_and_a_missing_gpu_is_named():
     with pytest.raises(TypeError, match="non-empty list of ints"):
-        train(_gt(), Config(steps=5), 16, 3, progress=False)
+        train(_gt(), Config.theory(steps=5), 16, 3, progress=False)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="sees no CUDA device"):
-            train(_gt(), Config(steps=5), 16, [0], device="cuda", progress=False)
+            train(_gt(), Config.theory(steps=5), 16, [0], device="cuda", progress=False)
     with pytest.raises(TypeError, match="must be an int"):
-        Config(k=2.5)
+        Config.theory(k=2.5)
 
 
-@pytest.mark.parametrize("cfg", [Config(k=2), Config(method="jumprelu"), Config(method="relu", tied=True),
-                                 Config(method="batchtopk", k=2), Config(method="relu", activation="relu>topk:1")])
+@pytest.mark.parametrize("cfg", [Config.theory(k=2), Config.theory(method="jumprelu"),
+                                 Config.theory(method="relu", tied=True), Config.theory(method="batchtopk", k=2),
+                                 Config.theory(method="relu", activation="relu>topk:1")])
 def test_to_sdl_and_from_sdl_are_inverse_and_compute_the_same_codes(cfg):
     state = train(_gt(), Config(**(cfg.to_dict() | {"steps": 10, "batch_size": 16})), 16, [0], progress=False)
     run_cfg = Config.from_dict(state.config)

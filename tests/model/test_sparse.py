@@ -23,7 +23,7 @@ def _grads(P, x, cfg, dead, anchors, sparse, ws):
     w = S.Workspace(P) if ws else None
     if w is not None:
         w.attach(P)
-    terms = objective(P, x, x, Config(**(cfg | {"sparse": sparse})), dead, anchors, w)
+    terms = objective(P, x, x, Config.theory(**(cfg | {"sparse": sparse})), dead, anchors, w)
     terms["total"].sum().backward()
     return {k: v.grad.clone() for k, v in P.items()}, terms
 
@@ -92,7 +92,7 @@ def test_workspace_reuses_its_buffers_and_attach_zeroes_them():
     ws = S.Workspace(P)
     assert ws.buffer("z", (2, 3), P["W_E"]) is ws.buffer("z", (2, 3), P["W_E"])
     ptrs = {k: g.data_ptr() for k, g in ws.grads.items()}
-    cfg = Config(method="topk", k=3, bias=True, sparse=True)
+    cfg = Config.theory(method="topk", k=3, bias=True, sparse=True)
     for _ in range(2):
         ws.attach(P)
         objective(P, torch.randn(K, B, n_p), torch.randn(K, B, n_p), cfg, ws=ws)["total"].sum().backward()
@@ -123,7 +123,7 @@ def test_zero_decoder_column_under_rescaling_stays_finite():
 def test_bf16_autocast_runs_the_encoder_product_in_bf16_and_stays_close():
     torch.manual_seed(4)
     P, x = _params(True), torch.randn(K, B, n_p)
-    cfg = Config(method="topk", k=3, bias=True, sparse=True)
+    cfg = Config.theory(method="topk", k=3, bias=True, sparse=True)
     exact = objective(P, x, x, cfg)["rec"]
     with torch.autocast("cpu", torch.bfloat16):
         low = objective(P, x, x, cfg)["rec"]

@@ -20,7 +20,7 @@ BASE = dict(method="topk", k=K_TOP, steps=20, batch_size=32, lr=0.01, log_every=
 @pytest.fixture(scope="module")
 def world():
     gt = instantiations.get("SAE").view(ground_truth.make_world(8, N, 0.9, 0.4, n_layers=1, seed=0))
-    cases = {("n_q / n", 1.0): (gt, Config(**BASE), N), ("n_q / n", N_Q / N): (gt, Config(**BASE), N_Q)}
+    cases = {("n_q / n", 1.0): (gt, Config.theory(**BASE), N), ("n_q / n", N_Q / N): (gt, Config.theory(**BASE), N_Q)}
     return gt, cases, ex.run_cases(cases, [0, 1], record_every=5)
 
 
@@ -89,7 +89,7 @@ def test_revival_frame_counts_latents_that_fire_or_regain_a_pattern_after_being_
     rec = SimpleNamespace(firing=lambda: firing, pattern_steps=[0, 5, 9],
                           pattern_sizes=[torch.tensor([[1, 1, 0]]), torch.tensor([[1, 0, 0]]),
                                          torch.tensor([[1, 1, 0]])])
-    cases = {("lr", 0.1): (None, Config(dead_window=3), 3)}
+    cases = {("lr", 0.1): (None, Config.theory(dead_window=3), 3)}
     r = dl.revival_frame({("lr", 0.1): (None, rec)}, cases, [7]).iloc[0]
     assert (r["factor"], r["value"], r["seed"]) == ("lr", 0.1, 7)
     # window (3 steps) at checkpoint 5: latents 1 and 2 are dead, latent 1 fires later (the checkpoint at step 0

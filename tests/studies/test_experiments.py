@@ -16,7 +16,7 @@ def _gt():
 
 def test_recorder_keeps_every_step_and_the_pattern_at_the_interval():
     gt = _gt()
-    cfg = Config(method="topk", k=2, steps=30, batch_size=32, log_every=10)
+    cfg = Config.theory(method="topk", k=2, steps=30, batch_size=32, log_every=10)
     runs = ex.run_cases({"a": (gt, cfg, 16)}, [0, 1], record_every=10, progress=False)
     state, rec = runs["a"]
     assert rec.firing().shape == (30, 2, 16)
@@ -38,7 +38,7 @@ def test_dead_by_window_counts_latents_silent_in_the_last_w_steps():
 
 def test_tracked_and_history_frames_are_long_tables():
     gt = _gt()
-    s = train(gt, Config(method="topk", k=2, steps=20, batch_size=32, log_every=5, track_every=10), 16, [3, 4],
+    s = train(gt, Config.theory(method="topk", k=2, steps=20, batch_size=32, log_every=5, track_every=10), 16, [3, 4],
                 progress=False)
     tr, hi = ex.tracked_frame(s, run="x"), ex.history_frame(s, run="x")
     assert len(tr) == 3 * 2 and {"M_GT_dec", "polysemantic", "run"} <= set(tr.columns)
@@ -47,7 +47,7 @@ def test_tracked_and_history_frames_are_long_tables():
 
 def test_ground_truth_dictionary_reconstructs_single_features_exactly():
     gt = _gt()
-    cfg = Config(method="topk", k=1)
+    cfg = Config.theory(method="topk", k=1)
     P = ex.ground_truth_params(gt, 16, cfg)
     x_p = gt.W_p.T[None]                                         # each feature alone, unit coefficient
     _, a = encode(P, x_p, cfg)
@@ -71,7 +71,7 @@ def test_absorption_frame_scores_a_faithful_dictionary_zero_and_an_absorbed_one_
     from sdl_paper.studies import absorption_experiments as ae
     tc = ab.Tree(2, 2, n_free=2, p_parent=0.3, rho=1.0, c_min=1.0, beta=0.1)
     gt = ab.tree_ground_truth(16, tc, 0.0, seed=0)
-    cfg = Config(method="relu", l1=0.0)
+    cfg = Config.theory(method="relu", l1=0.0)
     P = ex.ground_truth_params(gt, tc.n, cfg)
     assert ae.absorption_frame(P, gt, cfg, n_eval=200)["full"].max() == 0.0
     # absorb child 0 of parent 0: its latent reads the child and writes (w_P + w_c)/sqrt 2, the parent latent is
@@ -93,7 +93,7 @@ def test_absorption_frame_scores_a_faithful_dictionary_zero_and_an_absorbed_one_
 
 def test_eval_codes_use_one_batchtopk_threshold_from_the_reference_batch():
     from sdl_paper.studies import absorption_experiments as ae
-    cfg = Config(method="batchtopk", k=1)
+    cfg = Config.theory(method="batchtopk", k=1)
     params = {"W_E": torch.eye(3)[None]}
     ref = torch.tensor([[[3.0, 0, 0], [0, 2.0, 0], [0, 0, 1.0]]])               # threshold: 3rd largest = 1
     a = ae.eval_codes(params, torch.tensor([[[1.5, 0.5, 0.0], [0.2, 0.3, 2.0]]]), cfg, ref)
@@ -103,11 +103,11 @@ def test_eval_codes_use_one_batchtopk_threshold_from_the_reference_batch():
 def test_snapshots_keep_the_parameters_after_the_requested_step():
     from sdl_paper.studies import absorption_experiments as ae
     gt = _gt()
-    cfg = Config(method="topk", k=2, steps=12, batch_size=32)
+    cfg = Config.theory(method="topk", k=2, steps=12, batch_size=32)
     out = ae.run({"a": (gt, cfg, 16)}, [0], snapshot_steps=(5,))
     state, snap = out["a"]
     assert list(snap.params) == [5] and not torch.equal(snap.params[5]["W_E"], state.params["W_E"])
-    again = train(gt, Config(method="topk", k=2, steps=5, batch_size=32), 16, [0], progress=False)
+    again = train(gt, Config.theory(method="topk", k=2, steps=5, batch_size=32), 16, [0], progress=False)
     assert torch.allclose(again.params["W_E"], snap.params[5]["W_E"])
 
 
@@ -122,7 +122,7 @@ def test_the_faithful_dictionary_scores_no_absorption_on_the_chapters_worlds(sha
     P, C = shape
     dirs = feature_matrix(32, P * (1 + C) + 8, 0.1, seed=0)
     gt = ae.tree_world(dirs, P, C, 8, 0.1, 0.8, 0.7, 1.0, 0.1, control=control)
-    cfg = Config(method=method, bias=True, **knob)
+    cfg = Config.theory(method=method, bias=True, **knob)
     t = ae.absorption_frame(ex.ground_truth_params(gt, 2 * gt.n, cfg), gt, cfg, n_eval=300)
     assert len(t) == P * C and t["full"].max() == 0.0 and t["not_learned"].max() == 0.0
 
@@ -173,7 +173,8 @@ def test_a_j_before_absorption_is_read_at_one_snapshot_per_parent():
     from sdl_paper.data.ground_truth import feature_matrix
     from sdl_paper.studies import absorption_experiments as ae
     gt = ae.tree_world(feature_matrix(16, 2 * 4 + 2, 0.1, seed=0), 2, 3, 2, 0.3, 0.8, 0.7, 1.0, 0.1)
-    cases = {(("name", "a"),): (gt, Config(method="relu", l1=1.0, bias=True, steps=40, batch_size=64, lr=3e-3), 20)}
+    cfg = Config.theory(method="relu", l1=1.0, bias=True, steps=40, batch_size=64, lr=3e-3)
+    cases = {(("name", "a"),): (gt, cfg, 20)}
     t = ae.case_frame(ae.run(cases, [0, 1], snapshot_steps=(5, 20)), cases, [0, 1], n_eval=100, onset=0.1)
     assert len(t) == 2 * 2 * 3 and set(t["seed"]) == {0, 1} and (t["name"] == "a").all()
     for _, g in t.dropna(subset=["a_rank_before"]).groupby(["model", "parent"]):

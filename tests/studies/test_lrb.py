@@ -50,7 +50,7 @@ def test_anchors_are_the_unit_directions_of_the_chosen_features():
 
 def test_evaluate_scores_the_oracle_and_only_the_features_asked_for():
     gt = instantiations.get("SAE").view(_world())
-    cfg = Config(method="topk", k=2, steps=1, batch_size=8)
+    cfg = Config.theory(method="topk", k=2, steps=1, batch_size=8)
     state = train(gt, cfg, gt.n, [0], progress=False)
     W = gt.W_p / gt.W_p.norm(dim=0)
     state.params["W_E"].data[0] = W.T

@@ -14,7 +14,7 @@ def test_method_table_on_a_perfect_and_a_random_dictionary():
     g = torch.Generator().manual_seed(0)
     W = torch.randn(HIDDEN, N, generator=g)
     W = W / W.norm(dim=0, keepdim=True)
-    cfg = Config(method="topk", k=2)
+    cfg = Config.theory(method="topk", k=2)
     perfect = init_state(2, HIDDEN, N_Q, HIDDEN, cfg, [0, 1])
     perfect.params["W_E"][:, :N] = W.T
     perfect.params["W_D"][:, :, :N] = W

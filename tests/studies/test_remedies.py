@@ -20,7 +20,7 @@ def _gt(S=0.9):
 
 def test_revivals_reads_came_alive_and_alive_at_the_end_from_the_firing_record():
     gt = _gt()
-    cfg = Config(method="relu", dead_window=3, remedy="resample", resample_at=(5,), steps=12, batch_size=8)
+    cfg = Config.theory(method="relu", dead_window=3, remedy="resample", resample_at=(5,), steps=12, batch_size=8)
     state = init_state(1, gt.n_p, 6, gt.n_r, cfg, [0])
     state.step = 5
     state.last_fired[0] = torch.tensor([-1, 4, 4, -1, 4, 4])     # latents 0 and 3 dead at step 5

@@ -33,7 +33,7 @@ def test_dead_at_events_reads_the_window_before_each_step():
 
 def test_revival_frames_counts_per_seed_and_fills_a_seed_without_resampling():
     gt = _gt()
-    cfg = Config(method="relu", dead_window=3, remedy="resample", resample_at=(5,), steps=12, batch_size=8)
+    cfg = Config.theory(method="relu", dead_window=3, remedy="resample", resample_at=(5,), steps=12, batch_size=8)
     state = init_state(2, gt.n_p, 6, gt.n_r, cfg, [0, 1])
     state.step = 5
     state.last_fired[0] = torch.tensor([-1, 4, 4, -1, 4, 4])     # seed 10: latents 0 and 3 dead at step 5
@@ -43,7 +43,7 @@ def test_revival_frames_counts_per_seed_and_fills_a_seed_without_resampling():
     firing[6, 0, 0] = True       # came alive, then silent
     firing[10, 0, 3] = True      # late: alive at the end only
     runs = {("A", "rep"): (state, _rec(firing)), ("A", "none"): (None, None)}
-    cases = {("A", "rep"): (gt, cfg, 6), ("A", "none"): (gt, Config(method="relu"), 6)}
+    cases = {("A", "rep"): (gt, cfg, 6), ("A", "none"): (gt, Config.theory(method="relu"), 6)}
     out = rx.revival_frames(runs, cases, gt, [10, 11], dead_window=3)
     assert len(out["rev"]) == 2 and set(out["rev"].seed) == {10}
     p = out["per_seed"]

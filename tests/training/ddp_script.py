@@ -22,7 +22,7 @@ def train_case(method: str, remedy: str):
     world = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0)
     gt = ground_truth.World([w.double() for w in world.layers], world.coefficients).view([0], [0])
     k = {"k": 2} if METHODS[method].uses_k else {}       # k is refused where it has no effect
-    cfg = Config(method=method, remedy=remedy, steps=25, batch_size=64, lr=1e-2, log_every=5, dead_window=5,
+    cfg = Config.theory(method=method, remedy=remedy, steps=25, batch_size=64, lr=1e-2, log_every=5, dead_window=5,
                  resample_at=(12,) if remedy == "resample" else (), **k)
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)

@@ -10,7 +10,7 @@ from sdl_paper.training.calibrate import find_sparsity_coefficient
 
 def test_the_found_l1_coefficient_reaches_the_target_l0():
     x = torch.relu(torch.randn(2048, 8, generator=torch.Generator().manual_seed(0)))
-    cfg = Config(method="relu", steps=150, batch_size=128, lr=1e-2)
+    cfg = Config.theory(method="relu", steps=150, batch_size=128, lr=1e-2)
     found = find_sparsity_coefficient(x, cfg, 16, target_l0=4.0, values=[1e-3, 1e-2, 1e-1, 1.0, 10.0])
     assert len(found["tried"]) == 9
     ls = [l0 for _, l0 in found["tried"]]
@@ -23,8 +23,9 @@ def test_the_found_l1_coefficient_reaches_the_target_l0():
 def test_the_finder_refuses_what_it_cannot_tune_and_says_when_the_grid_misses():
     x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="TopK methods set L0 with k"):
-        find_sparsity_coefficient(x, Config(method="topk", k=2), 16, 2.0)
+        find_sparsity_coefficient(x, Config.theory(method="topk", k=2), 16, 2.0)
     with pytest.raises(ValueError, match="must be a number in"):
-        find_sparsity_coefficient(x, Config(method="relu"), 16, 0.0)
+        find_sparsity_coefficient(x, Config.theory(method="relu"), 16, 0.0)
     with pytest.raises(ValueError, match="widen values="):
-        find_sparsity_coefficient(x, Config(method="relu", steps=20, batch_size=32), 16, 15.9, values=[10.0, 100.0])
+        find_sparsity_coefficient(x, Config.theory(method="relu", steps=20, batch_size=32), 16, 15.9,
+                                  values=[10.0, 100.0])

@@ -34,7 +34,7 @@ class Log(Callback):
 
 def test_hooks_run_in_order_once_per_step():
     log = Log()
-    train(_gt(), Config(steps=3, batch_size=16), 16, [0, 1], progress=False, callback=log)
+    train(_gt(), Config.theory(steps=3, batch_size=16), 16, [0, 1], progress=False, callback=log)
     step = [("before", 0), ("loss", (2,)), ("after", 1)]
     assert log.calls == [("start", 0), *step, ("before", 1), ("loss", (2,)), ("after", 2), ("before", 2),
                          ("loss", (2,)), ("after", 3), ("end", 3)]
@@ -43,7 +43,7 @@ def test_hooks_run_in_order_once_per_step():
 def test_logging_and_tracking_steps_are_every_n_and_the_last():
     assert [s for s in range(10) if at(s, 4, 10)] == [0, 4, 8, 9]
     assert not any(at(s, 0, 10) for s in range(10))
-    state = train(_gt(), Config(steps=10, batch_size=16, log_every=4, track_every=3), 16, [0], progress=False)
+    state = train(_gt(), Config.theory(steps=10, batch_size=16, log_every=4, track_every=3), 16, [0], progress=False)
     assert [h["step"] for h in state.history] == [0, 4, 8, 9]
     assert [t["step"] for t in state.tracked] == [0, 3, 6, 9]
 
@@ -55,12 +55,12 @@ def test_a_callback_sees_the_state_and_can_stop_a_run_by_raising():
                 raise TrainingDiverged("stopped by the test")
 
     with pytest.raises(TrainingDiverged, match="stopped by the test"):
-        train(_gt(), Config(steps=5, batch_size=16), 16, [0], progress=False, callback=[Stop()])
+        train(_gt(), Config.theory(steps=5, batch_size=16), 16, [0], progress=False, callback=[Stop()])
 
 
 def test_the_last_fired_record_matches_the_batch_firing():
     seen = []
-    state = train(_gt(), Config(steps=4, batch_size=16), 16, [0], progress=False,
+    state = train(_gt(), Config.theory(steps=4, batch_size=16), 16, [0], progress=False,
                   callback=lambda st, terms: seen.append(terms["fired"].clone()))
     fired = torch.stack(seen)                                           # (steps, K, n_q)
     last = torch.where(fired.any(0), fired.shape[0] - 1 - fired.flip(0).int().argmax(0), -1)
@@ -76,7 +76,7 @@ def test_tracking_records_named_metrics_at_the_steps_asked():
         calls.append(1)
         return [{"W_E_norm": float(params["W_E"][k].norm())} for k in range(params["W_E"].shape[0])]
 
-    state = train(_gt(), Config(steps=8, batch_size=16), 16, [0, 1], progress=False,
+    state = train(_gt(), Config.theory(steps=8, batch_size=16), 16, [0, 1], progress=False,
                   callback=Tracking(steps=(0, 3, 7), measure=measure))
     assert [t["step"] for t in state.tracked] == [0, 3, 7] and len(calls) == 3
     assert set(state.tracked[-1]["models"][1]) == {"W_E_norm"} and len(state.tracked[-1]["models"]) == 2

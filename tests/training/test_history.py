@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 
 def _run(**kw):
     x = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))
-    cfg = Config(**({"k": 2, "steps": 20, "batch_size": 64, "log_every": 5, "lr": (1e-2, 3e-3)} | kw))
+    cfg = Config.theory(**({"k": 2, "steps": 20, "batch_size": 64, "log_every": 5, "lr": (1e-2, 3e-3)} | kw))
     return x, train(x, cfg, 16, [0, 1], progress=False)
 
 
@@ -33,7 +33,7 @@ def test_every_logged_step_holds_every_term_per_model():
 def test_explained_variance_and_nmse_are_those_of_the_batch():
     # one full batch of fixed data: the logged numbers must equal the ones computed by hand at the end
     x = torch.randn(64, 8, generator=torch.Generator().manual_seed(1))
-    cfg = Config(k=2, steps=1, batch_size=64, log_every=1, lr=1e-12)
+    cfg = Config.theory(k=2, steps=1, batch_size=64, log_every=1, lr=1e-12)
     state = train(iter([x]), cfg, 16, [0], progress=False)    # an iterator source: exactly this batch
     h = state.history[-1]
     _, a = encode(state.params, x[None], cfg)
@@ -61,7 +61,7 @@ def test_the_progress_bar_shows_loss_ev_l0_and_dead(monkeypatch):
 
     monkeypatch.setattr("sys.stderr", io.StringIO())
     entry = {"loss": [1.0, 3.0], "EV": [0.5, 0.7], "L0": [2.0, 4.0], "window_dead": [0.0, 0.5]}
-    run = SimpleNamespace(desc="t", cfg=Config(steps=10, log_every=5),
+    run = SimpleNamespace(desc="t", cfg=Config.theory(steps=10, log_every=5),
                           state=SimpleNamespace(step=1, history=[entry]))
     bar = ProgressBar(show=True)
     bar.on_start(run)

@@ -18,7 +18,8 @@ def test_a_missing_package_warns_once_and_training_goes_on(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)                 # import wandb -> ImportError
     with pytest.warns(RuntimeWarning, match="'wandb' is not installed.*pip install wandb"):
         logger = WandbLogger(project="p")
-    state = train(_x(), Config(k=2, steps=6, batch_size=16, log_every=2), 16, [0], progress=False, callback=logger)
+    cfg = Config.theory(k=2, steps=6, batch_size=16, log_every=2)
+    state = train(_x(), cfg, 16, [0], progress=False, callback=logger)
     assert state.step == 6
 
 
@@ -29,7 +30,7 @@ def test_wandb_receives_every_logged_step_per_model(monkeypatch):
         init=lambda **kw: calls.append(("init", kw)) or types.SimpleNamespace(finish=lambda: finished.append(1)),
         log=lambda scalars, step: calls.append(("log", step, scalars)))
     monkeypatch.setitem(sys.modules, "wandb", fake)
-    state = train(_x(), Config(k=2, steps=6, batch_size=16, log_every=2, lr=(1e-3, 2e-3)), 16, [0, 1],
+    state = train(_x(), Config.theory(k=2, steps=6, batch_size=16, log_every=2, lr=(1e-3, 2e-3)), 16, [0, 1],
                   progress=False, callback=WandbLogger(project="p"))
     logs = [c for c in calls if c[0] == "log"]
     assert calls[0][0] == "init" and calls[0][1]["project"] == "p" and calls[0][1]["config"]["k"] == 2
@@ -52,7 +53,7 @@ def test_tensorboard_writes_through_summary_writer(monkeypatch, tmp_path):
             written.append(("closed",))
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
-    train(_x(), Config(k=2, steps=4, batch_size=16, log_every=2), 16, [0], progress=False,
+    train(_x(), Config.theory(k=2, steps=4, batch_size=16, log_every=2), 16, [0], progress=False,
           callback=TensorBoardLogger(str(tmp_path / "runs")))
     assert written[0] == ("dir", str(tmp_path / "runs")) and written[-1] == ("closed",)
     assert ("EV/model_0", 0) in written and ("L0/model_0", 2) in written

@@ -21,7 +21,7 @@ def _cfg(**kw):
         base.pop("k")
     if kw.get("remedy") == "resample":
         base["resample_at"] = (30,)
-    return Config(**(base | kw))
+    return Config.theory(**(base | kw))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -317,7 +317,7 @@ def test_a_selected_model_continues_as_it_would_have_alone():
 
 def test_bad_sizes_seeds_and_data_are_refused_with_our_message_before_any_work():
     x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
-    cfg = Config(k=2, steps=3, batch_size=8)
+    cfg = Config.theory(k=2, steps=3, batch_size=8)
     for args, match in [((x, cfg, 0, [0]), "n_q=0 must be an int >= 1"),
                         ((x, cfg, 16, [3, 3]), "repeats a seed"),
                         ((torch.randn(0, 8), cfg, 16, [0]), "non-empty"),

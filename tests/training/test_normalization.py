@@ -13,8 +13,8 @@ def _x(scale=40.0):
 
 
 @pytest.mark.parametrize("cfg", [
-    Config(k=2, bias=True), Config.standard("topk", k=2), Config.standard("jumprelu"),
-    Config(method="relu", l1=1e-3, bias=True)], ids=["topk", "topk-standard", "jumprelu-standard", "relu"])
+    Config.theory(k=2, bias=True), Config.standard("topk", k=2), Config.standard("jumprelu"),
+    Config.theory(method="relu", l1=1e-3, bias=True)], ids=["topk", "topk-standard", "jumprelu-standard", "relu"])
 def test_the_saved_dictionary_reconstructs_raw_activations_as_the_scaled_model_did(cfg):
     x = _x()
     cfg = cfg.replace(steps=40, batch_size=64, lr=1e-3, normalize_activations="expected_average_only_in")
@@ -33,7 +33,7 @@ def test_a_transcoders_targets_get_their_own_factor_and_resume_keeps_both(tmp_pa
     from sdl_paper import as_source
 
     x, y = _x(40.0), _x(0.01)
-    cfg = Config(k=2, steps=10, batch_size=64, normalize_activations="expected_average_only_in")
+    cfg = Config.theory(k=2, steps=10, batch_size=64, normalize_activations="expected_average_only_in")
     state = train(as_source(x, y), cfg, 16, [0], progress=False, checkpoint=str(tmp_path / "ck"))
     c_p, c_r = state.source["scale"]
     assert c_p < 1 < c_r
@@ -44,10 +44,10 @@ def test_a_transcoders_targets_get_their_own_factor_and_resume_keeps_both(tmp_pa
 
 def test_normalization_refuses_tied_weights_and_iterables():
     with pytest.raises(ValueError, match="untie"):
-        Config(tied=True, normalize_activations="expected_average_only_in")
+        Config.theory(tied=True, normalize_activations="expected_average_only_in")
     with pytest.raises(ValueError, match="allowed: none, expected_average_only_in"):
-        Config(normalize_activations="yes")
+        Config.theory(normalize_activations="yes")
     with pytest.raises(ValueError, match="use up batches"):
-        train(iter([_x()[:64]] * 3), Config(k=2, steps=2, batch_size=64,
+        train(iter([_x()[:64]] * 3), Config.theory(k=2, steps=2, batch_size=64,
                                             normalize_activations="expected_average_only_in"), 16, [0],
               progress=False)

@@ -21,7 +21,7 @@ def _gt(S=0.9):
 
 def test_dead_mask_counts_exactly_the_last_w_silent_steps_like_dead_by_window():
     gt = _gt(0.97)
-    cfg = Config(method="topk", k=1, steps=40, batch_size=8, log_every=40)
+    cfg = Config.theory(method="topk", k=1, steps=40, batch_size=8, log_every=40)
     masks = {}
 
     def keep(state, terms):
@@ -38,7 +38,7 @@ def test_dead_mask_counts_exactly_the_last_w_silent_steps_like_dead_by_window():
 
 
 def test_a_latent_that_fired_is_dead_after_exactly_w_silent_steps():
-    state = init_state(1, 4, 3, 4, Config(), [0])
+    state = init_state(1, 4, 3, 4, Config.theory(), [0])
     state.last_fired[0] = torch.tensor([5, -1, 9])        # fired at step 5; never; at step 9
     state.step = 10                                       # steps 0..9 are done
     assert dead_mask(state, 4).tolist() == [[True, True, False]]   # 4 silent steps (6..9): dead
@@ -50,10 +50,10 @@ def test_a_latent_that_fired_is_dead_after_exactly_w_silent_steps():
 def test_firing_threshold_is_the_kth_largest_other_preactivation():
     z = torch.tensor([[5.0, 4.0, 3.0, 1.0], [-1.0, -2.0, 0.5, -3.0]])
     own = torch.tensor([0, 3])
-    cfg = Config(method="topk", k=2)
+    cfg = Config.theory(method="topk", k=2)
     # row 0: others 4, 3, 1 -> 2nd largest 3; row 1: others -1, -2, 0.5 -> 2nd largest -1, clamped to 0
     assert R.firing_threshold(z, own, cfg).tolist() == [3.0, 0.0]
-    assert R.firing_threshold(z, own, Config(method="relu")).tolist() == [0.0, 0.0]
+    assert R.firing_threshold(z, own, Config.theory(method="relu")).tolist() == [0.0, 0.0]
 
 
 def _dead_state(cfg, gt, n_q=16):
@@ -68,7 +68,7 @@ def _dead_state(cfg, gt, n_q=16):
 @pytest.mark.parametrize("scale", [0.2, 3.0])
 def test_resample_scale_sets_the_encoder_norm_and_the_log_matches_a_direct_encoding(scale):
     gt = _gt()
-    cfg = Config(method="topk", k=2, dead_window=10, resample_scale=scale)
+    cfg = Config.theory(method="topk", k=2, dead_window=10, resample_scale=scale)
     state, dead = _dead_state(cfg, gt)
     alive_norm = state.params["W_E"][0][~dead].norm(dim=1).mean()
     assert R.resample(state, gt, cfg) == [3]
@@ -87,14 +87,14 @@ def test_resample_scale_sets_the_encoder_norm_and_the_log_matches_a_direct_encod
 
 def test_a_large_encoder_scale_makes_every_resampled_topk_latent_fire_on_its_own_input():
     gt = _gt()
-    cfg = Config(method="topk", k=3, dead_window=10, resample_scale=2.0)
+    cfg = Config.theory(method="topk", k=3, dead_window=10, resample_scale=2.0)
     state, dead = _dead_state(cfg, gt)
     state.params["W_E"][0] /= state.params["W_E"][0].norm(dim=1, keepdim=True)  # equal alive norms
     R.resample(state, gt, cfg)
     # own pre-activation 2 |x| beats every alive latent's (<= |x|); only the 2 other resampled latents can beat
     # it (two inputs of the same feature give them the same row), so with k = 3 every one is in the top k
     assert all(state.resampled[0]["fires_own"])
-    cfg_small = Config(method="topk", k=3, dead_window=10, resample_scale=1e-3)
+    cfg_small = Config.theory(method="topk", k=3, dead_window=10, resample_scale=1e-3)
     state, _ = _dead_state(cfg_small, gt)
     R.resample(state, gt, cfg_small)                                  # a tiny row loses to the alive ones
     assert not any(state.resampled[0]["fires_own"])
