@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from . import bench_chapters
 from .parameters import (  # noqa: F401 (re-exported: chapters.ParameterError, chapters.NOTEBOOKS, ...)
     ACTIVATION_RULE, M_RULE, NOTEBOOKS, PRESETS, Chapter, ChapterFailed, Param, ParameterError,
@@ -163,8 +165,25 @@ def _absorption_theory() -> Chapter:
 
     def reach(v):
         _reach_M({"n_p": v["n_p"], "n": v["n_parents"] * (1 + v["n_children"]), "M": v["M"], "seed": v["seed"]})
+        _faithful_at_c(v)
     return Chapter("absorption_theory", "absorption_theory.md", "Absorption from hierarchy (Def 3.2, Thm 3.8)",
                    p, presets, preflight=reach)
+
+
+def _faithful_at_c(v) -> None:
+    """The theorem starts from the faithful encoder (one latent per parent, firing on exactly its own atoms) at
+    the threshold c: refuse a c outside the interval where this hierarchy realizes that pattern."""
+    from ..studies import theory_pages
+    from ..theory import absorption as ab
+    h = theory_pages.hierarchy(v["n_p"], v["n_parents"], v["n_children"], v["M"], v["seed"])
+    z = ab.faithful_encoder(h) @ h.atoms()                       # (n_parents, n_atoms)
+    own = torch.nn.functional.one_hot(h.owner(), v["n_parents"]).T.bool()
+    lo, hi = float(z[~own].max()) if (~own).any() else float("-inf"), float(z[own].min())
+    if not lo <= v["c"] < hi:
+        where = f"c in [{lo:.3g}, {hi:.3g})" if lo < hi else "none: lower M or use fewer children"
+        raise ParameterError(f"c={v['c']}: the faithful encoder of this hierarchy (M={v['M']}, n_parents="
+                             f"{v['n_parents']}, n_children={v['n_children']}, seed={v['seed']}) fires on "
+                             f"exactly its own atoms only for {where}")
 
 
 _K_RULE = (("k", "n_q"), "k must be <= n_q", lambda v: v["k"] <= v["n_q"])

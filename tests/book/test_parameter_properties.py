@@ -1,9 +1,16 @@
 """Property test of every chapter's validation: parameter combinations drawn around each chapter's declared
-ranges are either refused before any work with a one-line ParameterError, or accepted with every sweep list
-parsing to finite numbers. Any other exception (a TypeError, a ZeroDivisionError, a traceback from the setup)
-is a failure: it is the class of "values that pass validation and then fail" found one by one before."""
+ranges are either refused before any work with a one-line ParameterError, or accepted, and then every sweep list
+parses to finite numbers and the chapter's setup code (its code cells tagged ``setup``: imports, worlds, the
+configurations of every run, no training) runs without error. Any other exception (a TypeError, a ValueError
+from Config, a failed assertion of the setup) is a failure: it is the class of "values that pass validation
+and then fail" found one by one before."""
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
+import jupytext
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,6 +40,41 @@ def _values(p):
     return st.one_of(st.sampled_from(TEXTS), st.just(p.default))
 
 
+def setup_cells(chapter) -> list[str]:
+    """The sources of the notebook's code cells tagged ``setup``, in order."""
+    nb = jupytext.read(Path(chapters.NOTEBOOKS) / chapter.notebook)
+    return [c.source for c in nb.cells if c.cell_type == "code" and "setup" in c.metadata.get("tags", [])]
+
+
+SETUP = {name: setup_cells(ch) for name, ch in chapters.CHAPTERS.items()}
+
+
+def run_setup(name: str, values: dict) -> None:
+    """Execute the chapter's setup cells on ``values`` in a fresh namespace, in a scratch folder (a cell may make
+    a temporary folder), on the CPU."""
+    ns = dict(values, __name__="__main__")
+    if "device" in ns:
+        ns["device"] = "cpu"
+    old_cwd, old_tmp = os.getcwd(), tempfile.tempdir
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        tempfile.tempdir = scratch
+        try:
+            for source in SETUP[name]:
+                exec(compile(source, f"<{name} setup>", "exec"), ns)
+        finally:
+            os.chdir(old_cwd)
+            tempfile.tempdir = old_tmp
+
+
+@pytest.mark.parametrize("name", sorted(chapters.CHAPTERS))
+def test_every_chapter_has_setup_cells_that_accept_its_defaults(name):
+    assert SETUP[name], f"{name}: no code cell is tagged 'setup'"
+    assert not any("sdl.train(" in s or ".run(" in s or "run_curves(" in s for s in SETUP[name]), \
+        f"{name}: a setup cell trains (setup cells only build what the run needs)"
+    run_setup(name, chapters.get(name).resolve({}, "smoke"))
+
+
 LISTS = {name: [k for k, p in ch.params.items() if p.type is str and "," in str(p.default) or k.endswith("_values")]
          for name, ch in chapters.CHAPTERS.items()}
 
@@ -55,3 +97,4 @@ def test_validation_refuses_in_one_line_or_accepts_values_that_parse(name, data)
         parsed = number_list(values[k], int if "step" in k or k in ("windows", "k_values", "anchor_values")
                              else float)
         assert parsed, f"{k}={values[k]!r} was accepted but holds no numbers"
+    run_setup(name, values)
