@@ -4,9 +4,10 @@
 
 Writes a float32 .npy of about GB gigabytes in chunks (never whole in memory), then, in a fresh process, trains a
 TopK SAE on it with ``sdl_paper.train(path, ...)`` and reports the process's memory from /proc/self/status:
-RssAnon (anonymous memory: what the process itself holds), RssFile (file-backed pages: the shared libraries;
-the data file is read with pread, never mapped) and VmHWM (peak resident set, both kinds). Peak anonymous memory is sampled every
-step by a callback. The file is deleted afterwards.
+RssAnon (anonymous memory: what the process itself holds), RssFile (file-backed pages: the shared libraries
+and the pages of the data file, which is read through a read-only memory map: clean page cache the kernel can
+drop) and VmHWM (peak resident set, both kinds). Peak anonymous memory is sampled every step by a callback. The
+file is deleted afterwards.
 """
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def main(gb: float = 3.0, steps: int = 200):
             f"steps ({secs:.0f} s).\n\n| measure | MiB |\n|---|---|\n"
             f"| anonymous memory after `import sdl_paper` (RssAnon) | {anon0:.0f} |\n"
             f"| peak anonymous memory during training (RssAnon, every step) | {anon_peak:.0f} |\n"
-            f"| file pages resident at the end (RssFile: shared libraries such as torch; the data file is read, never mapped) | "
+            f"| file pages resident at the end (RssFile: shared libraries such as torch, and the data file's pages, "
+            "read through a memory map) | "
             f"{file_rss:.0f} |\n| peak resident set, both kinds (VmHWM) | {hwm:.0f} |\n"
             f"| the file | {size * 1024:.0f} |\n\nThe process's own memory grows by "
             f"{anon_peak - anon0:.0f} MiB over import (model, Adam moments, batches), whatever the file's size; only "

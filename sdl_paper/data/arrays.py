@@ -8,8 +8,9 @@ means) enable the ground-truth metrics; without them the engine refuses to compu
 Kinds (build any of them with :func:`as_source`):
 
 - :class:`GroundTruthSource`: codes drawn fresh from a :class:`~sdl_paper.data.ground_truth.GroundTruth`.
-- :class:`ArraySource`: rows of a tensor, or of a ``.npy`` / ``.safetensors`` file read row by row
-  (:class:`StoredArray`: only the rows of a batch are read; peak memory is set by the batch, not the file). Each model draws its rows i.i.d. uniformly with
+- :class:`ArraySource`: rows of a tensor, or of a ``.npy`` / ``.safetensors`` file read by rows through a memory map
+  (:class:`StoredArray`: only the rows of a batch are copied, in sorted order; the process's own memory is set by
+  the batch, not the file, whose pages are the kernel's page cache). Each model draws its rows i.i.d. uniformly with
   its own seeded generator, so a run is reproducible and resumable.
 - :class:`IteratorSource`: batches (B, n_p) or pairs ((B, n_p), (B, n_r)) from any iterable; every model sees the
   same batches, training stops when the iterable ends, and a resumed run cannot replay it.
@@ -17,6 +18,7 @@ Kinds (build any of them with :func:`as_source`):
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -110,34 +112,45 @@ def check_directions(directions, n_p: int, n_r: int):
 
 
 class StoredArray:
-    """A 2-D array in a file, read by rows with ``os.pread`` (no memory map: reading a batch maps nothing, so
-    the process holds only the rows it asked for; the kernel's page cache does the rest)."""
+    """A 2-D array in a file, read by rows through a read-only memory map of the file.
+
+    A batch's rows (sorted indices, so the pages are touched in file order) are gathered from the map in one numpy
+    call and returned as a copy, never a view. The process's own (anonymous) memory holds only those copies; the
+    file's pages are the kernel's page cache, which maps them into this process as they are first touched: they
+    count in its RssFile (up to the file's size when rows are drawn from all of it), are clean and shared, and the
+    kernel reclaims them under memory pressure. Earlier rows were read with ``os.pread`` (nothing of the file
+    counted in the resident set, but a system call per row: about 5 ms per batch of 1024 rows, against 0.1-0.3 ms
+    now; benchmarks/NPY.md, benchmarks/MEMMAP.md).
+    """
 
     def __init__(self, path: Path, offset: int, dtype, shape: tuple[int, int]):
         self.path, self.offset, self.shape = path, offset, shape
         self.bf16 = dtype == "bf16"
         self.dtype = np.dtype(np.uint16 if self.bf16 else dtype)
         self.row_bytes = self.dtype.itemsize * shape[1]
+        self.end = offset + self.row_bytes * shape[0]          # bytes the rows need; the file was checked to hold them
         self.fd = os.open(path, os.O_RDONLY)
+        self._map = mmap.mmap(self.fd, self.end, access=mmap.ACCESS_READ)
+        self._rows = np.frombuffer(self._map, dtype=self.dtype, count=shape[0] * shape[1],
+                                   offset=offset).reshape(shape)
 
     def __del__(self):
+        self._rows = None                                       # the view must go before the map can close
+        if getattr(self, "_map", None) is not None:
+            self._map.close()
         if getattr(self, "fd", None) is not None:
             os.close(self.fd)
 
     def __getitem__(self, idx) -> np.ndarray:
-        """Rows ``idx`` (sorted int array, or a slice) as float32 (n, width); runs of consecutive rows are one read."""
-        idx = np.arange(*idx.indices(self.shape[0])) if isinstance(idx, slice) else np.asarray(idx)
-        out = np.empty((len(idx), self.shape[1]), dtype=self.dtype)
-        flat = out.view(np.uint8).reshape(len(idx), self.row_bytes)
-        breaks = np.flatnonzero(np.diff(idx) != 1) + 1
-        for run in np.split(np.arange(len(idx)), breaks):
-            if len(run) == 0:
-                continue
-            n = len(run) * self.row_bytes
-            data = os.pread(self.fd, n, self.offset + int(idx[run[0]]) * self.row_bytes)
-            if len(data) != n:
-                raise ValueError(f"{self.path}: file is truncated")
-            flat[run[0]:run[-1] + 1] = np.frombuffer(data, dtype=np.uint8).reshape(len(run), self.row_bytes)
+        """Rows ``idx`` (an int array, best sorted; or a slice) as a float32 (n, width) copy."""
+        idx = np.arange(*idx.indices(self.shape[0])) if isinstance(idx, slice) else np.asarray(idx, dtype=np.intp)
+        if idx.ndim != 1:
+            raise IndexError(f"row indices must be 1-D; got shape {idx.shape}")
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.shape[0]):
+            raise IndexError(f"row indices must lie in [0, {self.shape[0]}); got {idx.min()}..{idx.max()}")
+        if os.fstat(self.fd).st_size < self.end:                # a file cut after opening: an error, not a SIGBUS
+            raise ValueError(f"{self.path}: file is truncated")
+        out = np.take(self._rows, idx, axis=0)                  # a copy: the gather reads through the map
         if self.bf16:
             return torch.from_numpy(out).view(torch.bfloat16).float().numpy()
         return out.astype(np.float32, copy=False)

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +18,7 @@ def _gt():
 
 
 def _cfg(**kw):
-    return Config(**({"steps": 30, "batch_size": 32, "k": 2, "lr": 1e-2} | kw))
+    return Config.theory(**({"steps": 30, "batch_size": 32, "k": 2, "lr": 1e-2} | kw))
 
 
 def test_a_tensor_a_npy_file_and_a_safetensors_file_train_to_the_same_numbers(tmp_path):
@@ -118,3 +121,74 @@ def test_bfloat16_and_float16_safetensors_read_as_float32(tmp_path):
         save_file({"acts": x.to(dtype)}, str(tmp_path / "x.safetensors"))
         rows = open_array(tmp_path / "x.safetensors")[np.array([0, 7, 8])]
         assert rows.dtype == np.float32 and np.array_equal(rows, x.to(dtype).float()[[0, 7, 8]].numpy())
+
+
+def test_a_npy_file_gives_the_tensor_paths_batches_batch_by_batch(tmp_path):
+    x = torch.randn(500, 16, generator=torch.Generator().manual_seed(1))      # 500 rows: batches repeat rows
+    np.save(tmp_path / "x.npy", x.numpy())
+    mem, disk = ArraySource(x), ArraySource(tmp_path / "x.npy")
+    g_mem, g_disk = mem.generators([0, 1, 2]), disk.generators([0, 1, 2])
+    for _ in range(20):
+        (p_mem, _), (p_disk, _) = mem.sample(g_mem, 257, "cpu"), disk.sample(g_disk, 257, "cpu")
+        assert torch.equal(p_mem, p_disk)                            # the same rows in the same order
+    g = torch.Generator().manual_seed(5)
+    idx = torch.randint(0, 500, (300,), generator=g)
+    x_p, x_r = disk.pool(300, torch.Generator().manual_seed(5))
+    assert torch.equal(x_p, x[idx]) and x_r is x_p                   # the drawn order, not the sorted one
+    rows = np.array([499, 3, 3, 0, 250, 4])                          # unsorted, repeated, both ends
+    assert np.array_equal(disk.x_p[rows], x.numpy()[rows])
+    assert np.array_equal(disk.x_p[10:20], x.numpy()[10:20]) and np.array_equal(disk.x_p[:], x.numpy())
+    assert disk.x_p[np.array([], dtype=np.int64)].shape == (0, 16)
+    with pytest.raises(IndexError, match="must lie in"):
+        disk.x_p[np.array([500])]
+
+
+def test_reading_batches_holds_the_batch_not_the_file_in_the_processs_own_memory(tmp_path):
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("needs Linux /proc")
+
+    def rss_anon_mib():
+        line = next(l for l in status.read_text().splitlines() if l.startswith("RssAnon:"))
+        return int(line.split()[1]) / 1024
+
+    path = tmp_path / "x.npy"
+    np.save(path, np.ones((65536, 256), dtype=np.float32))          # 64 MiB
+    src, rng = ArraySource(path), np.random.default_rng(0)
+    src.x_p[np.sort(rng.integers(0, 65536, 1024))]
+    before = rss_anon_mib()
+    for _ in range(100):                                             # rows from all over the file, 100 MiB in all
+        batch = src.x_p[np.sort(rng.integers(0, 65536, 1024))]
+    assert batch.shape == (1024, 256) and rss_anon_mib() - before < 16   # a 1 MiB batch, not a copy of the file
+
+
+def test_malformed_npy_files_are_refused_clearly(tmp_path):
+    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY garbage that is no header")
+    (tmp_path / "text.npy").write_bytes(b"1,2,3\n4,5,6\n")
+    for name in ("junk.npy", "text.npy"):
+        with pytest.raises(ValueError, match="cannot read activations"):
+            open_array(tmp_path / name)
+    np.save(tmp_path / "f.npy", np.asfortranarray(np.ones((6, 4), dtype=np.float32)))
+    with pytest.raises(ValueError, match="Fortran"):
+        open_array(tmp_path / "f.npy")
+    np.save(tmp_path / "s.npy", np.array([["ab", "cd"]]))
+    with pytest.raises(ValueError, match="not numeric"):
+        open_array(tmp_path / "s.npy")
+    np.save(tmp_path / "short.npy", np.ones((100, 8), dtype=np.float32))
+    data = (tmp_path / "short.npy").read_bytes()
+    (tmp_path / "short.npy").write_bytes(data[:-4])
+    with pytest.raises(ValueError, match="truncated"):
+        open_array(tmp_path / "short.npy")
+    (tmp_path / "x.txt").write_bytes(data)
+    with pytest.raises(ValueError, match="unknown file type"):
+        open_array(tmp_path / "x.txt")
+
+
+def test_a_file_cut_after_opening_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.ones((1000, 8), dtype=np.float32))
+    arr = open_array(path)
+    assert arr[np.array([999])].shape == (1, 8)
+    os.truncate(path, path.stat().st_size - 1000)
+    with pytest.raises(ValueError, match="truncated"):
+        arr[np.array([0, 999])]
