@@ -6,7 +6,7 @@ benchmarks/SYNTHSAEBENCH.md).
    against SAELens's `mean_correlation_coefficient`, `compute_classification_metrics` and `feature_uniqueness`.
    Criterion (stated before running): every difference below 1e-6.
 2. World statistics at the same settings (the benchmark's structure at 2,048 features in 256 dimensions, 16
-   trees): two independent generators, so numbers agree only in distribution. Criteria (ours, stated before
+   trees, and at the transfer chapter's 1,024 in 128, 8 trees): two independent generators, so numbers agree only in distribution. Criteria (ours, stated before
    running): per-feature firing rates within 4 combined binomial standard errors for at least 99% of features;
    mean L0 within 3%; mean P(child fires | parent fires) over edges within 0.02; mean active magnitude per feature
    within 3% on average; the directions' mean |cos| off the diagonal within 10%.
@@ -81,14 +81,8 @@ def stats(sample, W: torch.Tensor, edges) -> dict:
             "cos_max": float(off.max())}
 
 
-def main() -> None:
-    out = ["# SynthSAEBench cross-check against SAELens 6.54.12", "",
-           "`.venv-bench/bin/python benchmarks/synthsaebench_crosscheck.py` (this file is its output).", ""]
-    diffs = metric_diffs()
-    out += ["## 1. Metrics on the same dictionaries (criterion: every difference < 1e-6)", "",
-            "| metric | abs difference |", "|---|---|"] + [f"| {k} | {v:.1e} |" for k, v in diffs.items()]
-    metrics_ok = max(diffs.values()) < 1e-6
-    cfg = SynthConfig.reduced()
+def world_section(cfg: SynthConfig) -> tuple[list[str], dict[str, bool]]:
+    """Section 2 for one size: both generators' statistics side by side, and the criteria."""
     ours = SynthWorld(cfg)
     theirs = saelens_model(cfg)
     g = torch.Generator().manual_seed(0)
@@ -110,23 +104,41 @@ def main() -> None:
               "mean P(child | parent) within 0.02": abs(cof[0] - cof[1]) < 0.02,
               "mean active magnitude within 3% on average": mag_rel < 0.03,
               "mean off-diagonal |cos| within 10%": abs(cos[0] - cos[1]) / cos[1] < 0.10}
-    out += ["", f"## 2. World statistics: {cfg.n} features in {cfg.n_p} dimensions, {cfg.roots} trees of depth "
-            f"{cfg.depth}, {N_SAMPLES} samples each", "",
-            "| statistic | sdl_paper | SAELens |", "|---|---|---|",
-            f"| features with firing rate within 4 SE | {within:.4f} | (criterion >= 0.99) |",
-            f"| largest firing-rate z | {float(z[alive].max()):.2f} | |",
-            f"| mean L0 | {l0[0]:.3f} | {l0[1]:.3f} |",
-            f"| std of L0 | {s_ours['L0'].std().item():.3f} | {s_theirs['L0'].std().item():.3f} |",
-            f"| mean P(child fires given parent fires), {len(edges)} edges | {cof[0]:.4f} | {cof[1]:.4f} |",
-            f"| mean relative difference of mean active magnitudes | {mag_rel:.4f} | |",
-            f"| mean off-diagonal abs cos of the directions | {cos[0]:.4f} | {cos[1]:.4f} |",
-            f"| largest off-diagonal abs cos | {s_ours['cos_max']:.4f} | {s_theirs['cos_max']:.4f} |", "",
-            "| criterion | met |", "|---|---|"] + [f"| {k} | {'yes' if v else 'NO'} |" for k, v in checks.items()]
-    out += ["", f"Metrics agree: {'yes' if metrics_ok else 'NO'}. World criteria met: {sum(checks.values())} of "
-            f"{len(checks)}.", ""]
+    lines = ["", f"## 2. World statistics: {cfg.n} features in {cfg.n_p} dimensions, {cfg.roots} trees of depth "
+             f"{cfg.depth}, {N_SAMPLES} samples each", "",
+             "| statistic | sdl_paper | SAELens |", "|---|---|---|",
+             f"| features with firing rate within 4 SE | {within:.4f} | (criterion >= 0.99) |",
+             f"| largest firing-rate z | {float(z[alive].max()):.2f} | |",
+             f"| mean L0 | {l0[0]:.3f} | {l0[1]:.3f} |",
+             f"| std of L0 | {s_ours['L0'].std().item():.3f} | {s_theirs['L0'].std().item():.3f} |",
+             f"| mean P(child fires given parent fires), {len(edges)} edges | {cof[0]:.4f} | {cof[1]:.4f} |",
+             f"| mean relative difference of mean active magnitudes | {mag_rel:.4f} | |",
+             f"| mean off-diagonal abs cos of the directions | {cos[0]:.4f} | {cos[1]:.4f} |",
+             f"| largest off-diagonal abs cos | {s_ours['cos_max']:.4f} | {s_theirs['cos_max']:.4f} |", "",
+             "| criterion | met |", "|---|---|"] + [f"| {k} | {'yes' if v else 'NO'} |" for k, v in checks.items()]
+    return lines, checks
+
+
+def main() -> None:
+    out = ["# SynthSAEBench cross-check against SAELens 6.54.12", "",
+           "`.venv-bench/bin/python benchmarks/synthsaebench_crosscheck.py` (this file is its output). Our sampler "
+           "draws in float32 (since the transfer chapter; before, float64), on the CPU here.", ""]
+    diffs = metric_diffs()
+    out += ["## 1. Metrics on the same dictionaries (criterion: every difference < 1e-6)", "",
+            "| metric | abs difference |", "|---|---|"] + [f"| {k} | {v:.1e} |" for k, v in diffs.items()]
+    metrics_ok = max(diffs.values()) < 1e-6
+    met, total = 0, 0
+    for cfg in (SynthConfig.reduced(), SynthConfig.reduced(n=1024, n_p=128, roots=8)):   # the transfer chapter's
+        lines, checks = world_section(cfg)
+        out += lines
+        met, total = met + sum(checks.values()), total + len(checks)
+    out += ["", f"Metrics agree: {'yes' if metrics_ok else 'NO'}. World criteria met: {met} of {total} (both "
+            "sizes). The benchmark's own size (16,384 features in 768 dimensions) is not run here: "
+            "orthogonalising its directions (100 Adam steps through the 16,384 x 16,384 Gram matrix, about 1e14 "
+            "floating-point operations) would take most of an hour per generator on 2 CPU cores.", ""]
     Path(__file__).with_name("SYNTHSAEBENCH.md").write_text("\n".join(out))
     print("\n".join(out))
-    sys.exit(0 if metrics_ok and all(checks.values()) else 1)
+    sys.exit(0 if metrics_ok and met == total else 1)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Parameters and presets of the two Linear Representation Bench chapters (``lrb`` and ``anchoring``); registered
-with the others in :data:`sdl_paper.book.chapters.CHAPTERS`.
+"""Parameters and presets of the benchmark chapters: the two Linear Representation Bench chapters (``lrb`` and
+``anchoring``) and the SynthSAEBench-style transfer chapter (``synth_transfer``); registered with the others in
+:data:`sdl_paper.book.chapters.CHAPTERS`.
 
 Default sizes are the paper's bench reduced to run on two CPU cores: n / n_p = 1.3 (the paper's 1000 / 768) and
 M = 0.1 as in the paper, n_q = 4 n_p (the paper: about 21 n_p), S = 0.95 (the paper: 0.99; at n = 42 that would
@@ -112,3 +113,50 @@ def anchoring() -> Chapter:
              *(_list_rule((name,), f"{name} must be at least two numbers > 0", lambda x, v: x > 0)
                for name in ("l1_values", "l0_values")))
     return Chapter("anchoring", "anchoring.md", "Feature anchoring and the ablations", p, presets, rules, _reach_M)
+
+
+def synth_transfer() -> Chapter:
+    p = {
+        "seed": Param(0, "RNG seed: the world's directions and data, the anchored subset, the first model seed",
+                      low=0),
+        "n_seeds": Param(3, "model seeds per setting (the same seeds for every setting)", low=2, high=64),
+        "n": Param(1024, "features of the world (the benchmark: 16384)", low=16, high=65536),
+        "n_p": Param(128, "width of the activations (the benchmark: 768)", low=8, high=8192),
+        "roots": Param(8, "trees of the forest (depth 3, 4 children per node; the benchmark: 128)", low=1),
+        "n_q": Param(256, "latents of every dictionary (the benchmark: 4096, a quarter of n)", low=16,
+                     high=131072),
+        "k": Param(7, "active latents per sample of the TopK family (about the world's mean L0)", low=1,
+                   high=1024),
+        "steps": Param(1500, "training steps of every run", low=60),
+        "batch_size": Param(256, "samples per step and model", low=16),
+        "lr_values": Param("0.003", "Adam learning rates (every row is trained at each)"),
+        "n_train": Param(65536, "samples of the fixed training set (0: fresh samples each step, as the "
+                         "benchmark)", low=0),
+        "l1_values": Param("0.3,1,3", "L1 coefficients tried to match the ReLU SAE's L0 to k"),
+        "l0_values": Param("0.1,0.3,1,3", "L0 coefficients tried to match the JumpReLU SAE's L0 to k"),
+        "calib_steps": Param(1500, "steps of each coefficient-matching run", low=20),
+        "n_anchors": Param(32, "features anchored in the anchoring experiment (the others are evaluated)", low=1),
+        "anchor_coef": Param(1.0, "anchoring coefficient, lambda_anchor", low=0.0, low_open=True),
+        "tau": Param(0.95, "cosine threshold of M_GT (as in the paper)", low=0.0, high=1.0, low_open=True,
+                     high_open=True),
+        "points": Param(8, "curve points per run", low=6, high=60),
+        "device": device_param(),
+    }
+    presets = {"smoke": {"n": 512, "n_p": 64, "roots": 4, "n_q": 128, "k": 6, "steps": 240, "n_train": 8192,
+                         "l1_values": "0.3,3", "l0_values": "0.3,3", "calib_steps": 120, "n_anchors": 16,
+                         "points": 6},
+               "book": {},
+               "paper": {"n": 16384, "n_p": 768, "roots": 128, "n_q": 4096, "k": 25, "steps": 48828,
+                         "batch_size": 4096, "lr_values": "0.0003,0.001", "n_train": 0, "calib_steps": 5000,
+                         "l1_values": "1,3,10", "l0_values": "0.1,1,10", "n_anchors": 512, "points": 20}}
+    rules = (_list_rule(("lr_values",), "lr_values: learning rates in (0, 1)", lambda x, v: 0 < x < 1, least=1),
+             _list_rule(("l1_values",), "l1_values must be at least two numbers > 0", lambda x, v: x > 0),
+             _list_rule(("l0_values",), "l0_values must be at least two numbers > 0", lambda x, v: x > 0),
+             (("k", "n_q"), "k must be below n_q", lambda v: v["k"] < v["n_q"]),
+             (("roots", "n"), "the forest (85 features per tree: depth 3, 4 children per node) must fit in n",
+              lambda v: 85 * v["roots"] <= v["n"]),
+             (("n_anchors", "n", "n_q"), "n_anchors must be below n and n_q", lambda v: v["n_anchors"] < min(v["n"],
+                                                                                                        v["n_q"])),
+             (("n_train", "batch_size"), "n_train must be 0 (fresh samples) or at least batch_size",
+              lambda v: v["n_train"] == 0 or v["n_train"] >= v["batch_size"]))
+    return Chapter("synth_transfer", "synth_transfer.md", "Do the verdicts transfer?", p, presets, rules)

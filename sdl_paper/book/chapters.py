@@ -386,7 +386,8 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in [_framework(), _loss_approxim
                                                     _global_minima(), _spurious_minima(), _absorption_theory(),
                                                     _absorption_experiments(), _dead_neurons(), _resampling(),
                                                     _real_activations(), bench_chapters.lrb(),
-                                                    bench_chapters.anchoring(), _user_guide()]}
+                                                    bench_chapters.anchoring(), bench_chapters.synth_transfer(),
+                                                    _user_guide()]}
 
 
 def get(name: str) -> Chapter:

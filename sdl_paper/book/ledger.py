@@ -95,6 +95,15 @@ _CLAIMS = [
     Claim("table6_label", "Table 6", "The column of the activation-probability ablation is S, the probability "
           "that a feature is inactive (0.005 'very low sparsity', 0.1 'approaching our theoretical regime').",
           "anchoring", "anchoring-tables"),
+    Claim("transfer_table1", "Table 1 (transfer, ours)", "The LRB finding that TopK-family SAEs recover features "
+          "and ReLU / JumpReLU SAEs do not carries over to a SynthSAEBench-style world (as an order of detection "
+          "F1; our test).", "synth_transfer", "transfer-table1"),
+    Claim("transfer_anchoring", "Table 1 (transfer, ours)", "Feature anchoring's gain on the non-anchored "
+          "features carries over to a SynthSAEBench-style world (the anchoring chapter's rule; our test).",
+          "synth_transfer", "transfer-anchoring"),
+    Claim("transfer_absorption", "Thm 3.8 (transfer, ours)", "Hierarchy produces absorption and its control does "
+          "not on a SynthSAEBench-style world, scored on every edge of its forest (our test).", "synth_transfer",
+          "transfer-absorption"),
     Claim("anchoring_clip", "Table 2", "Anchoring with class-mean directions improves recovery on CLIP "
           "embeddings of ImageNet.", None, None, "not testable here"),
     Claim("real_anchoring", "Table 2 (our analogue)", "Our analogue on a digits MLP trained here: anchoring some "

@@ -12,6 +12,7 @@ x_p = W_p x + b. ``SynthConfig()`` is the benchmark's 16k model; ``SynthConfig.r
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, replace
 
@@ -116,7 +117,22 @@ class SynthWorld:
         if bool((rows >= 1).any()):                      # keep every diagonal term positive
             F = F * math.sqrt(0.99 / float(rows.max()))
         self.factor, self.diag = F, 1 - F.pow(2).sum(1)
-        self.threshold = math.sqrt(2) * torch.erfinv(1 - 2 * self.p.clamp(1e-12, 1 - 1e-12))
+        self._set_probabilities(self.p)
+
+    def _set_probabilities(self, p: Tensor) -> None:
+        """Firing probabilities p (n,) and the copula's thresholds for them."""
+        self.p = p
+        self.threshold = math.sqrt(2) * torch.erfinv(1 - 2 * p.clamp(1e-12, 1 - 1e-12))
+        self._cache: dict[str, dict] = {}
+
+    def without_hierarchy(self) -> "SynthWorld":
+        """The control world: the same directions, bias, magnitudes and copula, no forest (every feature fires at
+        its Zipfian probability; no child is gated by, or scaled with, a parent)."""
+        ctrl = copy.copy(self)
+        ctrl.cfg = replace(self.cfg, roots=0)
+        ctrl.parent, ctrl.level = forest(ctrl.cfg)
+        ctrl._set_probabilities(zipf_probabilities(ctrl.cfg))
+        return ctrl
 
     @property
     def n(self) -> int:
@@ -140,23 +156,39 @@ class SynthWorld:
                 out[kids] *= 1 + (sib_sum[self.parent[kids]] - base[kids]) / pp
         return out
 
-    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """(x (batch, n), x_p (batch, n_p)), float32, from ``generator`` (CPU)."""
-        cfg, dt = self.cfg, torch.float64
-        eps = torch.randn(batch, cfg.correlation_rank, generator=generator, dtype=dt)
-        eta = torch.randn(batch, cfg.n, generator=generator, dtype=dt)
-        fires = eps @ self.factor.T + eta * self.diag.sqrt() > self.threshold
-        x = torch.relu(self.mean + self.std * torch.randn(batch, cfg.n, generator=generator, dtype=dt)) * fires
-        for depth in range(1, cfg.depth + 1):
-            kids = (self.level == depth).nonzero().flatten()
-            par = self.parent[kids]
+    def _on(self, device) -> dict[str, Tensor]:
+        """The sampler's tensors in float32 on ``device`` (cached per device)."""
+        key = str(torch.device(device))
+        if key not in self._cache:
+            f32 = dict(factor_T=self.factor.T, diag_sqrt=self.diag.sqrt(), threshold=self.threshold,
+                       mean=self.mean, std=self.std, W_p_T=self.W_p.T, b=self.b)
+            self._cache[key] = {name: t.to(device, torch.float32).contiguous() for name, t in f32.items()} | {
+                "levels": [(kids.to(device), self.parent[kids].to(device)) for kids in
+                           ((self.level == d).nonzero().flatten() for d in range(1, self.cfg.depth + 1))
+                           if len(kids)]}
+        return self._cache[key]
+
+    def sample(self, batch: int, generator: torch.Generator, device="cpu") -> tuple[Tensor, Tensor]:
+        """(x (batch, n), x_p (batch, n_p)), float32, drawn on ``device``: from ``generator`` on the CPU; on
+        another device from a generator there seeded by one draw of ``generator`` (same seed, same batches)."""
+        T, cfg = self._on(device), self.cfg
+        g = generator
+        if torch.device(device).type != "cpu":
+            seed = int(torch.randint(2 ** 62, (1,), generator=generator))
+            g = torch.Generator(device).manual_seed(seed)
+        eps = torch.randn(batch, cfg.correlation_rank, generator=g, device=device)
+        eta = torch.randn(batch, cfg.n, generator=g, device=device)
+        fires = eps @ T["factor_T"] + eta * T["diag_sqrt"] > T["threshold"]
+        noise = torch.randn(batch, cfg.n, generator=g, device=device)
+        x = torch.relu(T["mean"] + T["std"] * noise) * fires
+        for kids, par in T["levels"]:
             pv = x[:, par]
-            factor = pv / self.mean[par] if cfg.scale_children_by_parent else (pv > 0).to(dt)
+            factor = pv / T["mean"][par] if cfg.scale_children_by_parent else (pv > 0).float()
             x[:, kids] = x[:, kids] * factor
             if cfg.mutually_exclusive:
-                x[:, kids] = _one_sibling(x[:, kids], par, generator)
-        x = torch.relu(x).float()
-        return x, x @ self.W_p.T + self.b
+                x[:, kids] = _one_sibling(x[:, kids], par, g)
+        x = torch.relu(x)
+        return x, x @ T["W_p_T"] + T["b"]
 
 
 def _one_sibling(vals: Tensor, parents: Tensor, generator: torch.Generator) -> Tensor:
@@ -166,7 +198,8 @@ def _one_sibling(vals: Tensor, parents: Tensor, generator: torch.Generator) -> T
     k = int((parents == parents[0]).sum())               # siblings per parent (a constant branching)
     groups = vals.view(B, m // k, k)
     active = groups > 0
-    score = torch.rand(B, m // k, k, generator=generator, dtype=vals.dtype).masked_fill(~active, -1.0)
+    score = torch.rand(B, m // k, k, generator=generator, dtype=vals.dtype, device=vals.device)
+    score = score.masked_fill(~active, -1.0)
     keep = torch.zeros_like(active).scatter_(2, score.argmax(2, keepdim=True), True) & active
     return (groups * keep).view(B, m)
 
@@ -202,7 +235,8 @@ class SynthSource(Source):
         return x_p, x_p
 
     def sample(self, generators, batch, device):
-        x_p = torch.stack([self.rows(batch, g)[0] for g in generators]).to(device)
+        """Model k's batch (K, B, n_p), drawn on the training device from generators[k]."""
+        x_p = torch.stack([self.world.sample(batch, g, device)[1] for g in generators])
         return x_p, x_p                              # an SAE: the target is the same tensor
 
     def describe(self) -> dict:

@@ -3,13 +3,14 @@
 ``audit(d, truth=..., data=..., pairs=...)`` takes a :class:`~sdl_paper.model.dictionary.Dictionary` (trained
 here, loaded from a file, or imported from SAELens) and whatever is known about its data:
 
-- ``truth``: a GroundTruth (directions, feature weights M_d and a sampler), or known directions only
-  (W_p (n_p, n), W_r (n_r, n) or one matrix for both: anchors, class means);
+- ``truth``: a GroundTruth (directions, feature weights M_d and a sampler), a SynthSAEBench-style
+  :class:`~sdl_paper.data.synthsaebench.SynthWorld` (directions, a sampler and its forest), or known directions
+  only (W_p (n_p, n), W_r (n_r, n) or one matrix for both: anchors, class means);
 - ``data``: samples to measure codes on (any source; default: the GroundTruth when given);
 - ``pairs``: (parent, child) feature indices for absorption scores, or ``"edges"``: every edge of the ground
   truth's hierarchy, summarised per edge (``absorption_by_edge``: the distribution of the absorbed share and the
-  worst edges with the latent that took the child). Needs a GroundTruth, whose codes say which features are
-  active.
+  worst edges with the latent that took the child). Needs a GroundTruth or a SynthWorld, whose codes say which
+  features are active.
 
 Each part that cannot be computed from what was given says why instead of guessing; L~ and its partial-minimum
 test are the paper's, defined for bias-free dictionaries only, so they are refused for a dictionary with biases.
@@ -21,6 +22,7 @@ from torch import Tensor
 
 from ..data.arrays import as_source, check_directions
 from ..data.ground_truth import GroundTruth
+from ..data.synthsaebench import SynthSource, SynthWorld
 from ..theory import metrics
 from ..theory.regions import pattern, pattern_counts
 from .dictionary import Dictionary, with_decoder
@@ -30,7 +32,17 @@ def _directions(truth, n_p: int, n_r: int) -> tuple[Tensor, Tensor] | None:
     """Known directions from a GroundTruth, a pair (W_p, W_r) or one matrix for both, shapes checked."""
     if isinstance(truth, GroundTruth):
         truth = (truth.W_p, truth.W_r)
+    elif isinstance(truth, SynthWorld):
+        truth = (truth.W_p, truth.W_p)
     return check_directions(truth, n_p, n_r)
+
+
+def _truth_sample(truth, n: int, seed: int) -> tuple[Tensor, Tensor] | None:
+    """(x (n, n_features), x_p (n, n_p)) drawn from a GroundTruth or a SynthWorld; None for directions only."""
+    g = torch.Generator().manual_seed(seed)
+    if isinstance(truth, GroundTruth):
+        return truth.sample(n, g)[:2]
+    return truth.sample(n, g) if isinstance(truth, SynthWorld) else None
 
 
 def reconstructs_its_input(d: Dictionary) -> bool | None:
@@ -67,9 +79,8 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
     report: dict = {"method": d.cfg.method, "model": k, **{s: sizes[s] for s in ("n_p", "n_q", "n_r")},
                     "biases": has_bias}
     truth_codes = None                              # (x, codes) of one ground-truth sample, drawn once
-    if isinstance(truth, GroundTruth):
-        x, x_p, _ = truth.sample(n_samples, torch.Generator().manual_seed(seed + 1))
-        truth_codes = x.float(), d.encode(x_p.float(), k)
+    if (drawn := _truth_sample(truth, n_samples, seed + 1)) is not None:
+        truth_codes = drawn[0].float(), d.encode(drawn[1].float(), k)
     dirs = _directions(truth, sizes["n_p"], sizes["n_r"])
     if dirs is not None:
         W_p, W_r = dirs
@@ -84,8 +95,8 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
             report |= {f"detection_{name}": value for name, value in det.items()}
     else:
         report["recovery"] = "needs truth (directions)"
-    source = as_source(data, targets) if data is not None else (as_source(truth) if isinstance(truth, GroundTruth)
-                                                                else None)
+    source = (as_source(data, targets) if data is not None else as_source(truth) if isinstance(truth, GroundTruth)
+              else SynthSource(truth) if isinstance(truth, SynthWorld) else None)
     if source is not None:
         x_p, x_r = source.pool(n_samples, torch.Generator().manual_seed(seed))
         codes = d.encode(x_p, k)
@@ -97,15 +108,32 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
     else:
         report["codes"] = "needs data (or a GroundTruth)"
     report["partial_minimum"] = _partial_minimum(d, k, truth, has_bias)
-    return report | _absorption(truth, truth_codes, W_D, pairs)
+    return report | _absorption(truth, truth_codes, W_D, None if dirs is None else dirs[1], pairs)
+
+
+@torch.no_grad()
+def edge_absorption(d: Dictionary, truth, model: int = 0, n_samples: int = 8192, seed: int = 0,
+                    pairs="edges") -> dict:
+    """Only the absorption part of :func:`audit` (the same draw), without the rest of the report:
+    ``{"absorption": rows, "absorption_by_edge": summary}``. ``truth``: a SynthWorld or a GroundTruth; ``pairs``:
+    (parent, child) indices, or ``"edges"`` for every edge of its hierarchy."""
+    sizes = d.sizes
+    dirs, drawn = _directions(truth, sizes["n_p"], sizes["n_r"]), _truth_sample(truth, n_samples, seed + 1)
+    if drawn is None:
+        raise ValueError("edge_absorption needs a SynthWorld or a GroundTruth (its codes say when a parent and its "
+                         f"child are both active); got {type(truth).__name__}")
+    W_D = with_decoder(d.model(model))["W_D"][0].float()
+    return _absorption(truth, (drawn[0].float(), d.encode(drawn[1].float(), model)), W_D, dirs[1], pairs)
 
 
 def _hierarchy_edges(truth) -> list[tuple[int, int]]:
-    """The parent-child edges of a GroundTruth whose coefficients know their hierarchy (``edges()``)."""
+    """The parent-child edges of a SynthWorld, or of a GroundTruth whose coefficients know their hierarchy."""
+    if isinstance(truth, SynthWorld):
+        return truth.edges()
     edges = getattr(getattr(truth, "coefficients", None), "edges", None)
     if not isinstance(truth, GroundTruth) or edges is None:
-        raise ValueError("pairs='edges' needs a GroundTruth whose coefficients have a hierarchy (e.g. "
-                         "sdl_paper.theory.absorption.Tree); or pass pairs as (parent, child) indices")
+        raise ValueError("pairs='edges' needs a SynthWorld or a GroundTruth whose coefficients have a hierarchy "
+                         "(e.g. sdl_paper.theory.absorption.Tree); or pass pairs as (parent, child) indices")
     return edges()
 
 
@@ -155,7 +183,7 @@ def _partial_minimum(d: Dictionary, k: int, truth, has_bias: bool, tol: float = 
     return row
 
 
-def _absorption(truth, truth_codes, W_D: Tensor, pairs) -> dict:
+def _absorption(truth, truth_codes, W_D: Tensor, W_r: Tensor | None, pairs) -> dict:
     """``absorption``: the corrected score of each (parent, child) pair, or of every edge (``pairs="edges"``),
     on the ground-truth sample ``truth_codes`` = (x, codes); with ``absorption_by_edge`` (:func:`edge_summary`)."""
     if isinstance(pairs, str):
@@ -165,12 +193,13 @@ def _absorption(truth, truth_codes, W_D: Tensor, pairs) -> dict:
     if not pairs:
         return {"absorption": "no pairs given"}
     if truth_codes is None:
-        return {"absorption": "needs a GroundTruth (its codes say when a parent and its child are both active)"}
+        return {"absorption": "needs a GroundTruth or a SynthWorld (its codes say when a parent and its child are "
+                              "both active)"}
     x, codes = truth_codes
     rows = []
     for p, c in pairs:
         try:
-            rows.append({"parent": p, "child": c, **metrics.absorption_scores(codes, x, W_D, truth.W_r.float(), p, c)})
+            rows.append({"parent": p, "child": c, **metrics.absorption_scores(codes, x, W_D, W_r, p, c)})
         except ValueError as e:                      # a rare child: no samples of it on this draw
             rows.append({"parent": p, "child": c, "unscored": str(e)})
     return {"absorption": rows, "absorption_by_edge": edge_summary(rows)}

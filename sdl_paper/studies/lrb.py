@@ -97,23 +97,30 @@ def evaluate(state: State, gt, cfg: Config, features: torch.Tensor | None = None
 
 class BenchMetrics:
     """The bench's metrics of every model on one seeded evaluation set, drawn once: encoder-row and decoder-column
-    M_GT(tau) and M_IP over ground-truth ``features`` (default all), MCC of the decoder, L0, explained variance and
-    the sample-dead fraction. Called as ``(params, source, cfg)``, it is a measure for the training loop's
-    :class:`~sdl_paper.training.callbacks.Tracking` callback, so a run records these as curves."""
+    M_GT(tau) and M_IP over ground-truth ``features`` (default all), MCC of the decoder, SynthSAEBench's detection
+    F1 and uniqueness (over all features), L0, explained variance and the sample-dead fraction. Called as
+    ``(params, source, cfg)``, it is a measure for the training loop's
+    :class:`~sdl_paper.training.callbacks.Tracking` callback, so a run records these as curves. A world with
+    its own evaluation data overrides :meth:`views`."""
 
     def __init__(self, gt, features: torch.Tensor | None = None, tau: float = 0.95, n_eval: int = 4096,
                  seed: int = 12345):
         feats = torch.arange(gt.n) if features is None else features
         self.gt, self.W_p, self.W_r, self.tau = gt, gt.W_p[:, feats], gt.W_r[:, feats], tau
-        self.n_eval, self.seed, self.views = n_eval, seed, None
+        self.n_eval, self.seed, self._views = n_eval, seed, None
+
+    def views(self, K: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The evaluation set: codes x (n_eval, n) and x_p (K, n_eval, n_p), x_r (K, n_eval, n_r), on ``device``."""
+        x, x_p, x_r = fixed_views(self.gt, K, self.n_eval, self.seed, device)
+        return x.to(device), x_p, x_r
 
     @torch.no_grad()
     def __call__(self, params: dict[str, torch.Tensor], source, cfg: Config) -> list[dict]:
         P = with_decoder(params)
         K = P["W_E"].shape[0]
-        if self.views is None or self.views[0].shape[0] != K or self.views[0].device != P["W_E"].device:
-            self.views = fixed_views(self.gt, K, self.n_eval, self.seed, P["W_E"].device)[1:]
-        x_p, x_r = self.views
+        if self._views is None or self._views[1].shape[0] != K or self._views[1].device != P["W_E"].device:
+            self._views = self.views(K, P["W_E"].device)
+        x, x_p, x_r = self._views
         _, a = encode(params, x_p, cfg)
         x_hat = decode(P, a, cfg)
         out = []
@@ -121,9 +128,12 @@ class BenchMetrics:
             # cosines only: standard practice's norm rescaling (fold_standard) changes no row's direction
             W_E, W_D = P["W_E"][k].cpu(), P["W_D"][k].cpu()
             r = metrics.recovery(W_E, W_D, self.W_p, self.W_r, self.tau)
+            W_all = self.gt.W_r.to(P["W_D"])
             out.append(r | {"MCC": metrics.hungarian_mcc(W_D, self.W_r), "L0": metrics.l0(a[k]),
                             "EV": metrics.explained_variance(x_r[k], x_hat[k]),
-                            "dead": metrics.sample_dead_fraction(a[k])})
+                            "dead": metrics.sample_dead_fraction(a[k]),
+                            "F1": metrics.detection_f1(a[k], x, P["W_D"][k], W_all)["F1"],
+                            "uniqueness": metrics.uniqueness(P["W_D"][k], W_all)})
         return out
 
 
@@ -140,6 +150,20 @@ def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: l
                           device, 0, **overrides)
     frame = c[c["step"] == c["step"].max()].drop(columns=["step", "arm", "field"]).reset_index(drop=True)
     return frame, state, Config.from_dict(state.config)
+
+
+def _bench(wld, row: str):
+    """(truth: W_p, W_r, n; training data; measure class) of ``row`` on a World (the view of the row's
+    instantiation, trained on fresh samples, :class:`BenchMetrics`) or on a bench that brings its own data and
+    measure (attributes ``data`` and ``metrics``, e.g. :class:`~sdl_paper.studies.transfer.SynthBench`; SAEs only)."""
+    if row not in ROWS:
+        raise ValueError(f"unknown row {row!r}; rows: {', '.join(ROWS)}")
+    if isinstance(wld, ground_truth.World):
+        gt = instantiations.get(ROWS[row][0]).view(wld)
+        return gt, gt, BenchMetrics
+    if ROWS[row][0] != "SAE":
+        raise ValueError(f"row {row!r} needs a World with layers; this bench has one space (SAE rows only)")
+    return wld, wld.data, wld.metrics
 
 
 def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], sweep: tuple = (),
@@ -159,7 +183,7 @@ def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds
     Returns (curves: one row per step and model with columns step, seed, value, arm, row, practice, anchors and
     the metrics; the state).
     """
-    gt = instantiations.get(ROWS[row][0]).view(wld)
+    gt, data, measure = _bench(wld, row)
     field, values = sweep if sweep else (None, [None])
     if anchors and (not arms or set(arms) - set(ARMS)):
         raise ValueError(f"arms={arms!r}; allowed: a non-empty subset of {ARMS}")
@@ -180,8 +204,8 @@ def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds
                       "anchor_coef": tuple(0.0 if m["arm"] == "none" else anchor_coef for m in meta)}
     cfg = row_config(row, practice, tau=tau, **overrides)
     track = Tracking(steps=curve_steps(cfg.steps, points) if points else (cfg.steps - 1,),
-                     measure=BenchMetrics(gt, evaluated if anchors else None, tau))
-    state = train(gt, cfg, n_q, [m["seed"] for m in meta], anchors=A, progress=False, desc=row, device=device,
+                     measure=measure(gt, evaluated if anchors else None, tau))
+    state = train(data, cfg, n_q, [m["seed"] for m in meta], anchors=A, progress=False, desc=row, device=device,
                   callback=track, state=state)
     to_device(state, "cpu")
     out = [{"step": t["step"], **meta[k], **r} for t in state.tracked for k, r in enumerate(t["models"])]
@@ -235,16 +259,19 @@ def tau_curve(state: State, gt, taus, features: torch.Tensor | None = None) -> p
     return pd.DataFrame(rows)
 
 
-def curve_table(judged: pd.DataFrame, by: list[str], paper_col: int | None = 0) -> pd.DataFrame:
-    """A :func:`~sdl_paper.studies.curves.judged` table for the page, indexed by ``by``: peak and final encoder-row
-    M_GT (mean ± standard error over seeds), the step of the peak, the decoder's at both steps, the convergence
-    status and, when ``paper_col`` is given, the paper's Table 1 entry of the row (0: M_GT, 2: with anchoring)."""
+def curve_table(judged: pd.DataFrame, by: list[str], paper_col: int | None = 0,
+                names: tuple[str, str] = ("enc", "dec")) -> pd.DataFrame:
+    """A :func:`~sdl_paper.studies.curves.judged` table for the page, indexed by ``by``: peak and final of the
+    judged metric (default encoder-row M_GT; mean ± standard error over seeds), the step of the peak, the paired
+    metric's (default the decoder's) at both steps, the convergence status and, when ``paper_col`` is given, the
+    paper's Table 1 entry of the row (0: M_GT, 2: with anchoring). ``names``: the two metrics' column labels."""
+    m, p = names
     out = judged[by].assign(**{
-        "peak enc": [pm(m, e, ".1%") for m, e in zip(judged["peak"], judged["peak_se"])],
+        f"peak {m}": [pm(v, e, ".1%") for v, e in zip(judged["peak"], judged["peak_se"])],
         "at step": [f"{s:.0f}" for s in judged["peak_step"]],
-        "dec at peak": [f"{d:.0%}" for d in judged["paired_at_peak"]],
-        "final enc": [pm(m, e, ".1%") for m, e in zip(judged["final"], judged["final_se"])],
-        "dec final": [f"{d:.0%}" for d in judged["paired_final"]],
+        f"{p} at peak": [f"{d:.0%}" for d in judged["paired_at_peak"]],
+        f"final {m}": [pm(v, e, ".1%") for v, e in zip(judged["final"], judged["final_se"])],
+        f"{p} final": [f"{d:.0%}" for d in judged["paired_final"]],
         "status": judged["status"]})
     if paper_col is not None:
         out["paper"] = [f"{PAPER_TABLE1[r][paper_col]:.1%}" for r in judged["row"]]

@@ -132,8 +132,8 @@ def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, alone_ratio: T
     below ``carry``. W_D: (d, n_q); W: (d, n) directions as columns.
     """
     D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
-    Wn = W / W.norm(dim=0, keepdim=True)
-    cp, cc = D.T @ Wn[:, parent], D.T @ Wn[:, child]                  # (n_q,) each
+    w_p, w_c = (W[:, j] / W[:, j].norm() for j in (parent, child))   # only the pair's columns (n may be large)
+    cp, cc = D.T @ w_p, D.T @ w_c                                    # (n_q,) each
     own = (cc >= carry) & (alone_ratio <= quiet)
     i_c = int(cc.masked_fill(~own, float("-inf")).argmax()) if bool(own.any()) else -1
     if i_c >= 0:
@@ -167,7 +167,7 @@ def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: 
             child latent about M; a latent reading w_P + w_c equally gives 1/2).
     """
     D = W_D / W_D.norm(dim=0, keepdim=True).clamp_min(1e-12)
-    Wn = W / W.norm(dim=0, keepdim=True)
+    w_p, w_c = (W[:, j] / W[:, j].norm() for j in (parent, child))
     both, alone = (x[:, child] > 0) & (x[:, parent] > 0), (x[:, child] == 0) & (x[:, parent] > 0)
     if not bool(both.any()) or not bool(alone.any()):
         raise ValueError(f"absorption of child {child} into parent {parent} needs samples with the parent active "
@@ -183,8 +183,8 @@ def absorption_scores(codes: Tensor, x: Tensor, W_D: Tensor, W: Tensor, parent: 
         return out
     fires_c = codes[both, i_c] > 0
     weak = fires_p & (codes[both, i_p] < 0.5 * codes[alone, i_p].median()) if i_p >= 0 else fires_p
-    pic = float(D[:, i_c] @ Wn[:, parent])
+    pic = float(D[:, i_c] @ w_p)
     carries = pic >= carry
     return out | {"full": (fires_c & ~fires_p).float().mean().item() if carries else 0.0,
                   "partial": (fires_c & weak).float().mean().item() if carries else 0.0, "parent_in_child": pic,
-                  "child_cos": float(D[:, i_c] @ Wn[:, child]), "child_alone": float(ratio[i_c])}
+                  "child_cos": float(D[:, i_c] @ w_c), "child_alone": float(ratio[i_c])}

@@ -76,3 +76,16 @@ def test_the_source_trains():
     source = SynthSource(SynthWorld(SynthConfig(**SMALL)))
     state = train(source, Config.theory(k=4, steps=20, batch_size=64, bias=True), 32, [0], progress=False, device="cpu")
     assert state.step == 20 and math.isfinite(state.history[-1]["loss"][0])
+
+
+def test_the_control_world_keeps_directions_and_magnitudes_and_drops_the_forest():
+    world = SynthWorld(SynthConfig(n=40, n_p=16, roots=2, branching=2, depth=2, orthogonalize_steps=0))
+    ctrl = world.without_hierarchy()
+    assert torch.equal(ctrl.W_p, world.W_p) and torch.equal(ctrl.mean, world.mean) and ctrl.edges() == []
+    assert world.edges() and torch.equal(ctrl.p, zipf_probabilities(ctrl.cfg))
+    x, _ = ctrl.sample(40000, torch.Generator().manual_seed(0))
+    rate = (x > 0).float().mean(0).double()
+    se = (ctrl.p * (1 - ctrl.p) / 40000).sqrt()
+    assert ((rate - ctrl.p).abs() < 5 * se + 1e-3).all()          # every feature at its own probability
+    child, parent = world.edges()[-1][1], world.edges()[-1][0]
+    assert bool(((x[:, child] > 0) & (x[:, parent] == 0)).any())   # a child now fires without its parent

@@ -92,8 +92,30 @@ def test_per_edge_absorption_finds_the_planted_absorbed_edge_and_the_latent_that
     assert (first["parent"], first["child"], first["taken_by"]) == (p, c, c) and first["full"] > 0.95
     assert all(row["full"] == 0.0 for row in summary["worst"][1:])   # the other edges are faithful
     assert summary["full"]["max"] == first["full"]
-    with pytest.raises(ValueError, match="needs a GroundTruth whose coefficients have a hierarchy"):
+    with pytest.raises(ValueError, match="needs a SynthWorld or a GroundTruth whose coefficients have a hierarchy"):
         audit(d, truth=W, pairs="edges")
+
+
+def test_a_synthsaebench_world_is_a_truth_for_the_audit_with_its_forest_as_edges():
+    from sdl_paper.data.synthsaebench import SynthConfig, SynthWorld
+    from sdl_paper.model.config import Config as C
+
+    world = SynthWorld(SynthConfig(n=12, n_p=12, roots=2, branching=2, depth=1, bias=0.0, orthogonalize_steps=0))
+    world.W_p = torch.eye(12)                               # orthonormal directions: the answer is known
+    p, c = world.edges()[0]
+    W_E, W_D = torch.eye(12), torch.eye(12)
+    faithful = audit(Dictionary({"W_E": W_E[None], "W_D": W_D[None]}, C.theory(method="relu"), [0]),
+                     truth=world, pairs="edges", n_samples=20000)
+    assert faithful["M_GT_dec"] == 1.0 and faithful["detection_F1"] == 1.0
+    assert faithful["absorption_by_edge"]["edges"] == faithful["absorption_by_edge"]["scored"] == 4
+    assert faithful["absorption_by_edge"]["full"]["max"] == 0.0
+    W_E[p] = W_E[p] - 100 * W_E[c]                          # the parent latent goes silent when the child is on
+    W_D[:, c] = (W_D[:, p] + W_D[:, c]) / 2 ** 0.5          # the child's latent carries the parent
+    absorbed = audit(Dictionary({"W_E": W_E[None], "W_D": W_D[None]}, C.theory(method="relu"), [0]),
+                     truth=world, pairs="edges", n_samples=20000)["absorption_by_edge"]
+    first = absorbed["worst"][0]
+    assert (first["parent"], first["child"], first["taken_by"]) == (p, c, c) and first["full"] > 0.95
+    assert all(row["full"] == 0.0 for row in absorbed["worst"][1:])
 
 
 def test_synthsaebench_detection_metrics_are_one_for_the_faithful_dictionary_and_lower_for_a_mixed_one():

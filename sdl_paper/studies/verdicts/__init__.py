@@ -18,6 +18,8 @@ VERDICTS = (
     "reproduced",
     "not testable here",
     "inconclusive",
+    "transfers",
+    "does not transfer",
     "not yet tested",
 )
 
