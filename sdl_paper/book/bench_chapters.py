@@ -132,8 +132,8 @@ def synth_transfer() -> Chapter:
         "lr_values": Param("0.003", "Adam learning rates (every row is trained at each)"),
         "n_train": Param(65536, "samples of the fixed training set (0: fresh samples each step, as the "
                          "benchmark)", low=0),
-        "l1_values": Param("0.3,1,3", "L1 coefficients tried to match the ReLU SAE's L0 to k"),
-        "l0_values": Param("0.1,0.3,1,3", "L0 coefficients tried to match the JumpReLU SAE's L0 to k"),
+        "l1_values": Param("1,1.5,2,3", "L1 coefficients tried to match the ReLU SAE's L0 to k"),
+        "l0_values": Param("0.5,1,1.5,2", "L0 coefficients tried to match the JumpReLU SAE's L0 to k"),
         "calib_steps": Param(1500, "steps of each coefficient-matching run", low=20),
         "n_anchors": Param(32, "features anchored in the anchoring experiment (the others are evaluated)", low=1),
         "anchor_coef": Param(1.0, "anchoring coefficient, lambda_anchor", low=0.0, low_open=True),

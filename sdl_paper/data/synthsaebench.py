@@ -125,13 +125,24 @@ class SynthWorld:
         self.threshold = math.sqrt(2) * torch.erfinv(1 - 2 * p.clamp(1e-12, 1 - 1e-12))
         self._cache: dict[str, dict] = {}
 
-    def without_hierarchy(self) -> "SynthWorld":
-        """The control world: the same directions, bias, magnitudes and copula, no forest (every feature fires at
-        its Zipfian probability; no child is gated by, or scaled with, a parent)."""
+    def firing_rates(self, n: int = 65536, seed: int = 0, chunk: int = 4096) -> Tensor:
+        """Each feature's firing rate (n_features,), float64, over ``n`` samples drawn in chunks."""
+        g, fired = torch.Generator().manual_seed(seed), torch.zeros(self.cfg.n, dtype=torch.float64)
+        for i in range(0, n, chunk):
+            fired += (self.sample(min(chunk, n - i), g)[0] > 0).sum(0)
+        return fired / n
+
+    def without_hierarchy(self, p: Tensor | None = None) -> "SynthWorld":
+        """The control world: the same directions, bias, copula and magnitude laws, no forest (no child is gated
+        by, or scaled with, a parent); every feature fires with probability ``p`` (n_features,): by default its
+        Zipfian probability, or, for a control with this world's marginals, ``self.firing_rates()``."""
         ctrl = copy.copy(self)
         ctrl.cfg = replace(self.cfg, roots=0)
         ctrl.parent, ctrl.level = forest(ctrl.cfg)
-        ctrl._set_probabilities(zipf_probabilities(ctrl.cfg))
+        p = zipf_probabilities(ctrl.cfg) if p is None else torch.as_tensor(p, dtype=torch.float64)
+        if p.shape != (self.cfg.n,) or not bool(((p >= 0) & (p <= 1)).all()):
+            raise ValueError(f"p must hold {self.cfg.n} probabilities in [0, 1]; got shape {tuple(p.shape)}")
+        ctrl._set_probabilities(p)
         return ctrl
 
     @property

@@ -17,7 +17,7 @@ from ..data.ground_truth import GroundTruth
 from ..model import Config, encode, with_decoder
 from ..theory.absorption import Tree
 from ..training import State, to_device, train
-from ..theory.metrics import CARRY, absorption_scores
+from ..theory.metrics import ABSORBED, CARRY, absorption_scores
 
 
 def tree_world(dirs: Tensor, n_parents: int, n_children: int, n_free: int, p_parent: float, rho: float,
@@ -93,7 +93,7 @@ def absorption_frame(params: dict[str, Tensor], gt, cfg: Config, n_eval: int = 1
             a_j = ((a_params or params)["W_E"][k][i_p] @ atoms).tolist() if i_p >= 0 else [float("nan")] * len(kids)
             order = sorted(range(len(kids)), key=lambda j: a_j[j])
             for j, s in enumerate(scores):
-                rows.append({"model": k, "parent": p, "child": j, **s, "absorbed": s["full"] > 0.5,
+                rows.append({"model": k, "parent": p, "child": j, **s, "absorbed": s["full"] > ABSORBED,
                              "a_j": a_j[j], "a_rank": order.index(j) if i_p >= 0 else -1})
     return pd.DataFrame(rows)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..theory.metrics import CONTROL_SHARE
+
 
 def control_table(pairs: pd.DataFrame, per_seed: pd.DataFrame, rho_hi: float, l1s: list[float], ks: list[int],
                   worlds) -> dict:
@@ -44,7 +46,7 @@ def control_table(pairs: pd.DataFrame, per_seed: pd.DataFrame, rho_hi: float, l1
                                   "parent in child": pic(m, h).mean(),
                                   "control": pic(m, h, True).mean()}
                          for m in methods for h in worlds}).T
-    near_zero = all(ctrl["full, control"] < 0.1 * ctrl["full, hierarchy"])
+    near_zero = all(ctrl["full, control"] < CONTROL_SHARE * ctrl["full, hierarchy"])
     every_seed = all((strongest(m, h, True)["full"] < strongest(m, h)["full"]).all()
                      for m in methods for h in worlds)
     return {"table": ctrl, "near_zero": near_zero, "every_seed": every_seed}

@@ -98,7 +98,8 @@ def evaluate(state: State, gt, cfg: Config, features: torch.Tensor | None = None
 class BenchMetrics:
     """The bench's metrics of every model on one seeded evaluation set, drawn once: encoder-row and decoder-column
     M_GT(tau) and M_IP over ground-truth ``features`` (default all), MCC of the decoder, SynthSAEBench's detection
-    F1 and uniqueness (over all features), L0, explained variance and the sample-dead fraction. Called as
+    F1 and uniqueness (each latent matched among the same features), L0, explained variance and the sample-dead
+    fraction. Called as
     ``(params, source, cfg)``, it is a measure for the training loop's
     :class:`~sdl_paper.training.callbacks.Tracking` callback, so a run records these as curves. A world with
     its own evaluation data overrides :meth:`views`."""
@@ -106,7 +107,7 @@ class BenchMetrics:
     def __init__(self, gt, features: torch.Tensor | None = None, tau: float = 0.95, n_eval: int = 4096,
                  seed: int = 12345):
         feats = torch.arange(gt.n) if features is None else features
-        self.gt, self.W_p, self.W_r, self.tau = gt, gt.W_p[:, feats], gt.W_r[:, feats], tau
+        self.gt, self.W_p, self.W_r, self.tau, self.feats = gt, gt.W_p[:, feats], gt.W_r[:, feats], tau, feats
         self.n_eval, self.seed, self._views = n_eval, seed, None
 
     def views(self, K: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -128,12 +129,12 @@ class BenchMetrics:
             # cosines only: standard practice's norm rescaling (fold_standard) changes no row's direction
             W_E, W_D = P["W_E"][k].cpu(), P["W_D"][k].cpu()
             r = metrics.recovery(W_E, W_D, self.W_p, self.W_r, self.tau)
-            W_all = self.gt.W_r.to(P["W_D"])
+            W_f = self.W_r.to(P["W_D"])
             out.append(r | {"MCC": metrics.hungarian_mcc(W_D, self.W_r), "L0": metrics.l0(a[k]),
                             "EV": metrics.explained_variance(x_r[k], x_hat[k]),
                             "dead": metrics.sample_dead_fraction(a[k]),
-                            "F1": metrics.detection_f1(a[k], x, P["W_D"][k], W_all)["F1"],
-                            "uniqueness": metrics.uniqueness(P["W_D"][k], W_all)})
+                            "F1": metrics.detection_f1(a[k], x[:, self.feats], P["W_D"][k], W_f)["F1"],
+                            "uniqueness": metrics.uniqueness(P["W_D"][k], W_f)})
         return out
 
 

@@ -11,6 +11,7 @@ from ..data.arrays import as_source
 from ..data.synthsaebench import SynthSource, SynthWorld
 from ..model import Dictionary
 from ..model.audit import edge_absorption
+from ..theory.metrics import ABSORBED, CARRY
 from ..training.state import State
 from . import curves as cv
 from .lrb import BenchMetrics
@@ -48,19 +49,22 @@ class SynthBench:
             draw_inputs(world, n_train, seed), directions=world.W_p)
 
 
-def world_stats(bench: SynthBench) -> dict[str, float]:
-    """The world's statistics on its evaluation set: L0, co-firing of parents and children, directions."""
+def world_stats(bench: SynthBench, forest_of: SynthWorld | None = None) -> dict[str, float]:
+    """The world's statistics on its evaluation set: L0, co-firing of parents and children (of the forest of
+    ``forest_of``, default the bench's world: a control is measured on its world's edges), directions."""
     x, _ = bench.eval_set
     w = bench.world
+    f = w if forest_of is None else forest_of
     on = x > 0
-    kids = (w.parent >= 0).nonzero().flatten()
-    with_parent = on[:, w.parent[kids]].float().sum(0)
-    both = (on[:, kids] & on[:, w.parent[kids]]).float().sum(0)
+    kids = (f.parent >= 0).nonzero().flatten()
+    par = f.parent[kids]
+    with_parent = on[:, par].float().sum(0)
+    both = (on[:, kids] & on[:, par]).float().sum(0)
     cos = (w.W_p.T @ w.W_p).fill_diagonal_(0).abs()
-    return {"features": w.n, "in the forest": int((w.level >= 0).sum()), "edges": len(kids),
+    return {"features": w.n, "in the forest": int((f.level >= 0).sum()), "edges": len(kids),
             "mean L0": float(on.float().sum(1).mean()), "std L0": float(on.float().sum(1).std()),
             "mean P(child | parent)": float((both / with_parent.clamp_min(1))[with_parent > 0].mean()),
-            "child without its parent": float((on[:, kids] & ~on[:, w.parent[kids]]).float().sum()),
+            "child without its parent": float((on[:, kids] & ~on[:, par]).float().sum()),
             "largest |cos| between directions": float(cos.max()), "mean |cos|": float(cos.sum() / (w.n * (w.n - 1))),
             "bias norm": float(w.b.norm())}
 
@@ -69,18 +73,20 @@ def edge_frame(states: dict[str, State], world: SynthWorld, meta: dict[str, pd.D
                levels: torch.Tensor | None = None, n_samples: int = 8192, seed: int = 0) -> pd.DataFrame:
     """Per-edge absorption of every model of ``states`` (name -> a run's state) on ``world``, one row per (name,
     model, pair): the corrected score's ``full``, ``partial`` and ``not_learned`` (NaN where the pair had no
-    samples to score it), the child's depth ``level`` and the model's columns from ``meta[name]`` (one row per
+    samples to score it), the child's depth ``level``, |cos| of the pair's directions ``cos``, and the model's
+    columns from ``meta[name]`` (one row per
     model: seed, arm, value). ``pairs`` (default: the world's edges) and ``levels`` (default: its forest's) let
     a control world be scored on another world's edges."""
     pairs = world.edges() if pairs is None else pairs
     levels = world.level if levels is None else levels
+    W = world.W_p / world.W_p.norm(dim=0)
     rows = []
     for name, state in states.items():
         d = Dictionary.from_state(state)
         for k, info in enumerate(meta[name].to_dict("records")):
             report = edge_absorption(d, world, model=k, n_samples=n_samples, seed=seed, pairs=pairs)
             rows += [{"name": name, **info, "parent": r["parent"], "child": r["child"],
-                      "level": int(levels[r["child"]]),
+                      "level": int(levels[r["child"]]), "cos": abs(float(W[:, r["parent"]] @ W[:, r["child"]])),
                       **{key: r.get(key, float("nan")) for key in ("full", "partial", "not_learned")}}
                      for r in report["absorption"]]
     return pd.DataFrame(rows)
@@ -99,14 +105,19 @@ def absorption_verdict(edges: pd.DataFrame, ctrl: pd.DataFrame, judged: pd.DataF
     """The transfer rule on absorption (:func:`~sdl_paper.studies.verdicts.transfer.edge_absorption`) for ``row``
     at learning rate ``lr``: per-seed means of ``full`` over its scored root-child edges, in the world and in the
     control (``ctrl``: the control's edge frame), the edges absorbed in some seed, and whether both runs
-    converged (on F1 and MCC, floor one latent's share)."""
+    converged (on F1 and MCC, floor one latent's share; a proxy: the absorbed share is read at the end only).
+    Edges whose two directions have |cos| >= :data:`~sdl_paper.theory.metrics.CARRY` are left out: a child's
+    latent would carry its parent by construction."""
     def per_seed(e):
         return e[e["level"] == 1].dropna(subset=["full"]).groupby("seed")["full"].mean()
+    edges, ctrl = edges[edges["cos"] < CARRY], ctrl[ctrl["cos"] < CARRY]
     h = edges[(edges["name"] == row) & (edges["value"] == lr)]
-    absorbed = int(h[(h["level"] == 1) & (h["full"] > 0.5)][["parent", "child"]].drop_duplicates().shape[0])
+    absorbed = int(h[(h["level"] == 1) & (h["full"] > ABSORBED)][["parent", "child"]].drop_duplicates().shape[0])
+    n_edges = int(h[h["level"] == 1][["parent", "child"]].drop_duplicates().shape[0])
     status = judged.set_index(["row", "value"]).loc[(row, lr), "status"]
     ctrl_status = cv.convergence(ctrl_curves, ["row"], "F1", "MCC", floor=1 / n_q)["status"].iloc[0]
-    return rules.edge_absorption(per_seed(h), per_seed(ctrl), absorbed, status == "converged" and ctrl_status == "converged")
+    return rules.edge_absorption(per_seed(h), per_seed(ctrl), absorbed, n_edges,
+                                 status == "converged" and ctrl_status == "converged", row)
 
 
 def models_of(curves: pd.DataFrame) -> pd.DataFrame:

@@ -118,6 +118,8 @@ def sample_dead_fraction(codes: Tensor) -> float:
 
 CARRY = 0.3   # ours: least cosine for a decoder column to carry a direction (absorption scores)
 QUIET = 0.25  # ours: largest activation ratio, parent alone over parent with child, of a child's own latent
+ABSORBED = 0.5       # ours: a pair is absorbed when its full score exceeds this share
+CONTROL_SHARE = 0.1  # ours: a control "shows no absorption" below this share of its hierarchy's
 
 
 def pair_latents(W_D: Tensor, W: Tensor, parent: int, child: int, alone_ratio: Tensor, carry: float = CARRY,

@@ -47,6 +47,8 @@ def plot(state, metrics=PLOTTED, models=None):
         ax.set(xlabel="step", title=LABELS.get(metric, metric))
         if metric in ("loss", "nmse", "lr"):
             ax.set_yscale("log")
+        elif metric in ("L0", "window_dead"):        # counts and shares: from 0, so a TopK L0 reads as flat
+            ax.set_ylim(bottom=0, top=1.1 * max(float(table[metric].max()), 1e-3))
     if len(models) > 1:
         axes[0][0].legend(fontsize=7)
     fig.tight_layout()

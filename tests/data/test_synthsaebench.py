@@ -89,3 +89,15 @@ def test_the_control_world_keeps_directions_and_magnitudes_and_drops_the_forest(
     assert ((rate - ctrl.p).abs() < 5 * se + 1e-3).all()          # every feature at its own probability
     child, parent = world.edges()[-1][1], world.edges()[-1][0]
     assert bool(((x[:, child] > 0) & (x[:, parent] == 0)).any())   # a child now fires without its parent
+
+
+def test_a_control_with_the_worlds_marginals_keeps_every_firing_rate_and_l0():
+    world = SynthWorld(SynthConfig(n=40, n_p=16, roots=2, branching=2, depth=2, orthogonalize_steps=0))
+    rates = world.firing_rates(40000, seed=1)
+    ctrl = world.without_hierarchy(rates)
+    x, _ = ctrl.sample(40000, torch.Generator().manual_seed(2))
+    se = (rates * (1 - rates) / 40000).sqrt() * 2 ** 0.5
+    assert (((x > 0).double().mean(0) - rates).abs() < 5 * se + 1e-3).all()
+    assert not torch.allclose(rates, world.without_hierarchy().p)     # the Zipf default differs
+    with pytest.raises(ValueError, match="must hold 40 probabilities"):
+        world.without_hierarchy(torch.ones(3))

@@ -28,6 +28,10 @@ def test_world_stats_see_the_gating_and_the_control_drops_it(world):
     ctrl = transfer.world_stats(transfer.SynthBench(world.without_hierarchy(), None, n_eval=4096))
     assert stats["edges"] == 20 and stats["child without its parent"] == 0
     assert ctrl["edges"] == 0 and ctrl["mean L0"] != stats["mean L0"]
+    matched = transfer.SynthBench(world.without_hierarchy(world.firing_rates(40000, 1)), None, n_eval=4096)
+    on_edges = transfer.world_stats(matched, forest_of=world)
+    assert on_edges["edges"] == 20 and on_edges["child without its parent"] > 0
+    assert abs(on_edges["mean L0"] / stats["mean L0"] - 1) < 0.05
 
 
 def test_rows_train_on_the_bench_with_the_benchmark_metrics_and_edges_are_scored(world):
@@ -49,7 +53,7 @@ def test_rows_train_on_the_bench_with_the_benchmark_metrics_and_edges_are_scored
 
 
 def _frame(full_by_seed, name="TopK SAE", value=1e-3):
-    return pd.DataFrame([dict(name=name, seed=s, value=value, parent=0, child=c, level=1, full=f)
+    return pd.DataFrame([dict(name=name, seed=s, value=value, parent=0, child=c, level=1, full=f, cos=0.0)
                          for s, fulls in full_by_seed.items() for c, f in enumerate(fulls)])
 
 

@@ -53,7 +53,7 @@ def test_coders_follow_the_same_rule():
 
 
 def _arm_curves(gain=(0.2, 0.2, 0.2), control=(0.0, 0.0, 0.0), base=0.5, relu_anchored=0.0, late=None,
-                zero_row=None, ip_gain=(0.01, 0.02, 0.03)):
+                zero_row=None, ip_gain=(0.04, 0.05, 0.06)):
     """Curves (two steps, three seeds) of every row in the three arms: the claimed rows end at ``base`` without
     anchoring, + ``gain`` (per seed) anchored, + ``control`` under the random-span control; ReLU and JumpReLU at
     0 (ReLU anchored at ``relu_anchored``); ``zero_row`` at 0 in every arm with M_IP gains ``ip_gain``; the row
@@ -69,8 +69,8 @@ def _arm_curves(gain=(0.2, 0.2, 0.2), control=(0.0, 0.0, 0.0), base=0.5, relu_an
                     end = relu_anchored
                 ip = 0.5 + (ip_gain[seed] if arm == "anchored" and r == zero_row else 0.0)
                 start = end + (0.3 if r == late else 0.0)
-                rows += [dict(row=r, arm=arm, seed=seed, step=s, M_GT_enc=e, M_IP_enc=ip, M_GT_dec=1.0)
-                         for s, e in ((0, 0.0), (50, start), (99, end))]
+                rows += [dict(row=r, arm=arm, seed=seed, step=s, M_GT_enc=e, M_IP_enc=ip, M_GT_dec=1.0,
+                              M_IP_dec=1.0) for s, e in ((0, 0.0), (50, start), (99, end))]
     return pd.DataFrame(rows)
 
 
@@ -89,6 +89,15 @@ def test_anchoring_judges_a_row_at_zero_on_m_ip_and_is_inconclusive_before_conve
     assert v.verdict == "reproduced" and v.numbers["TopK transcoder"]["metric"] == "M_IP_enc"
     f = _arm_curves(zero_row="TopK transcoder", ip_gain=(0.05, -0.04, 0.0))
     assert bench.anchoring(f, 42, 8).verdict == "not reproduced"
+    # an M_IP gain below one evaluated feature's share (1 / 34) is no gain
+    assert bench.anchoring(_arm_curves(zero_row="TopK transcoder", ip_gain=(0.01, 0.012, 0.014)), 42,
+                           8).verdict == "not reproduced"
+    # at zero M_GT, convergence is read on M_IP: an M_IP still moving makes the row inconclusive
+    f = _arm_curves(zero_row="TopK SAE")
+    late = (f["row"] == "TopK SAE") & (f["step"] == 50)
+    f.loc[late, "M_IP_enc"] += 0.3
+    v = bench.anchoring(f[f["row"] == "TopK SAE"], 42, 8)
+    assert v.verdict == "inconclusive" and v.numbers["TopK SAE"]["metric"] == "M_IP_enc"
     v = bench.anchoring(_arm_curves(late="BatchTopK SAE"), 42, 8)
     assert v.verdict == "inconclusive" and "BatchTopK SAE: M_GT_enc" in v.evidence
     assert "(not converged)" in v.evidence

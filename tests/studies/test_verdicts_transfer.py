@@ -18,6 +18,8 @@ def _judged(finals: dict, se: float = 0.01, status: dict | None = None) -> pd.Da
      "transfers"),
     ({"TopK SAE": .3, "BatchTopK SAE": .62, "Matryoshka SAE": .7, "ReLU SAE": .5, "JumpReLU SAE": .35}, .01, None,
      "does not transfer"),
+    ({"TopK SAE": .49, "BatchTopK SAE": .62, "Matryoshka SAE": .7, "ReLU SAE": .5, "JumpReLU SAE": .35}, .01, None,
+     "inconclusive"),                                       # below by 0.01, within twice its se
     ({"TopK SAE": .36, "BatchTopK SAE": .62, "Matryoshka SAE": .7, "ReLU SAE": .3, "JumpReLU SAE": .35}, .01, None,
      "inconclusive"),                                       # a gap of 0.01 against twice its se, 0.028
     ({"TopK SAE": .6, "BatchTopK SAE": .62, "Matryoshka SAE": .7, "ReLU SAE": .3, "JumpReLU SAE": .35}, .01,
@@ -36,7 +38,16 @@ def test_table1_order_takes_each_rows_best_converged_learning_rate():
     assert rules.table1_order(pd.concat([j, better]), "F1").verdict == "does not transfer"
 
 
+def test_table1_order_needs_every_row_at_the_same_sparsity():
+    j = _judged({"TopK SAE": .6, "BatchTopK SAE": .62, "Matryoshka SAE": .7, "ReLU SAE": .3, "JumpReLU SAE": .35})
+    l0 = dict.fromkeys(ROWS, 7.0)
+    assert rules.table1_order(j, "F1", l0=l0, k=7).verdict == "transfers"
+    v = rules.table1_order(j, "F1", l0=l0 | {"ReLU SAE": 4.8}, k=7)
+    assert v.verdict == "inconclusive" and "ReLU SAE 4.8" in v.evidence
+
+
 @pytest.mark.parametrize("hier, ctrl, absorbed, converged, verdict", [
+    ([.5, float("nan"), float("nan")], [.01, .02, .0], 12, True, "inconclusive"),   # one seed pairs up
     ([.5, .6, .55], [.01, .02, .0], 12, True, "transfers"),
     ([.5, .6, .55], [.2, .02, .0], 12, True, "does not transfer"),       # control mean above a tenth
     ([.5, .6, .01], [.01, .02, .02], 12, True, "does not transfer"),     # control above in one seed
@@ -45,7 +56,7 @@ def test_table1_order_takes_each_rows_best_converged_learning_rate():
 ])
 def test_edge_absorption(hier, ctrl, absorbed, converged, verdict):
     seeds = [0, 1, 2]
-    v = rules.edge_absorption(pd.Series(hier, index=seeds), pd.Series(ctrl, index=seeds), absorbed, converged)
+    v = rules.edge_absorption(pd.Series(hier, index=seeds), pd.Series(ctrl, index=seeds), absorbed, 32, converged)
     assert v.verdict == verdict, v.evidence
 
 
@@ -53,4 +64,4 @@ def test_edge_absorption(hier, ctrl, absorbed, converged, verdict):
                                            ("inconclusive", "inconclusive")])
 def test_restate_rewords_a_chapters_verdict_and_keeps_its_numbers(before, after):
     v = rules.restate(Verdict(before, "gain +0.1", {"gain": 0.1}), "SynthSAEBench")
-    assert (v.verdict, v.numbers, v.evidence) == (after, {"gain": 0.1}, "SynthSAEBench: gain +0.1")
+    assert (v.verdict, v.numbers, v.evidence) == (after, {"gain": 0.1}, "SynthSAEBench, gain +0.1")

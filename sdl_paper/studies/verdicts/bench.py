@@ -90,25 +90,31 @@ def anchoring(curves: pd.DataFrame, n: int, anchors: int) -> Verdict:
     A row the paper reports rising shows a gain when the final encoder-row M_GT of the anchored arm exceeds both
     the arm without anchoring and the random-span control by more than twice the standard error of the
     seed-paired differences and by at least one evaluated feature (1 / (n - m)); a row at 0% in both the
-    anchored and unanchored arms is judged the same way on M_IP (ours: no room to show it in M_GT). The ReLU and
+    anchored and unanchored arms is judged the same way on M_IP, and its convergence on M_IP too (ours: no room to
+    show it in M_GT, whose flat zero says nothing about convergence). The ReLU and
     JumpReLU SAEs, which the paper reports at 0% M_GT with and without anchoring (their M_IP rising, not tested
     here), match when they end below 5% with anchoring. Not reproduced when a converged row fails its part;
     reproduced when every row passes; inconclusive when the others have not converged."""
     one = 1 / (n - anchors)
-    status = convergence(curves, ["row", "arm"], floor=one).set_index(["row", "arm"])["status"]
     rows = list(dict.fromkeys(curves["row"]))
     out = {}
+
+    def converged(rc, enc, dec):
+        return bool((convergence(rc, ["arm"], enc, dec, floor=one)["status"] == "converged").all())
     for r in rows:
-        done, rc = bool((status.loc[r] == "converged").all()), curves[curves["row"] == r]
+        rc = curves[curves["row"] == r]
         finals = peak_final(rc, ["arm"]).set_index(["arm", "seed"])["final"]
         end = finals.groupby(level="arm").mean()
         if PAPER_TABLE1[r][2] == 0:
+            done = converged(rc, "M_GT_enc", "M_GT_dec")
             out[r] = dict(metric="M_GT_enc", final=float(end["anchored"]), converged=done,
                           match=(float(end["anchored"]) < ZERO_TOL) if done else None)
             continue
-        metric, floor = (("M_IP_enc", 0.0) if (end.loc[["none", "anchored"]] == 0).all() else ("M_GT_enc", one))
+        at_zero = bool((end.loc[["none", "anchored"]] == 0).all())
+        metric, paired = ("M_IP_enc", "M_IP_dec") if at_zero else ("M_GT_enc", "M_GT_dec")
+        done, floor = converged(rc, metric, paired), one
         if metric != "M_GT_enc":
-            finals = peak_final(rc, ["arm"], metric).set_index(["arm", "seed"])["final"]
+            finals = peak_final(rc, ["arm"], metric, paired).set_index(["arm", "seed"])["final"]
         (g, shown), (c, beats) = (gain(finals, "anchored", b, floor) for b in ("none", "random span"))
         out[r] = dict(metric=metric, gain=g, over_control=c, converged=done,
                       match=(shown and beats) if done else None)
