@@ -33,6 +33,25 @@ def _extract_figures(nb, folder: Path) -> list[Path]:
     return written
 
 
+def _logged_kernel(log) -> type:
+    """A kernel manager whose kernel writes its own stderr (not the cells' output, which the notebook keeps) to
+    the open file ``log``: a kernel torn down by a signal prints nothing on the terminal, and a kernel that died
+    leaves its last words to report."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            return await super().start_kernel(**kw, stderr=log)
+    return LoggedKernelManager
+
+
+def _tail(log, chars: int = 2000) -> str:
+    """The end of the kernel's ``log``, indented, or nothing when it is empty."""
+    log.seek(0)
+    text = log.read().decode(errors="replace").strip()[-chars:]
+    return "\n  its last output:\n  " + text.replace("\n", "\n  ") if text else ""
+
+
 MANIFEST = ".sdl-paper-outputs.json"   # in an output folder: {chapter: [files it wrote]}; only these are replaced
 
 
@@ -91,8 +110,11 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
     if html and not render.available():
         raise chapters.ParameterError("rendering the HTML page needs Jupyter Book 1: pip install 'sdl-paper[book]'"
                                       ", or run without the page (--no-html)")
+    from nbclient.exceptions import DeadKernelError
+
     nb = jupytext.read(chapter.path)
-    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out.parent if out.parent.exists() else None) as tmp:
+    with (tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out.parent if out.parent.exists() else None) as tmp,
+          tempfile.TemporaryFile() as kernel_log):        # unnamed: gone on any exit
         tmp = Path(tmp)
         target = tmp / f"{name}.ipynb"
         before = os.environ.get("SDL_PROGRESS")
@@ -100,9 +122,14 @@ def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str 
         try:
             executed = papermill.execute_notebook(
                 nb, str(target), parameters=params, cwd=str(chapter.path.parent), kernel_name="python3",
-                progress_bar=progress, log_output=False, report_mode=False)
+                progress_bar=progress, log_output=False, report_mode=False,
+                kernel_manager_class=_logged_kernel(kernel_log))
         except papermill.PapermillExecutionError as e:
             raise chapters.ChapterFailed(f"chapter {name!r} failed, nothing written to {out}:\n{e}") from None
+        except DeadKernelError:
+            raise chapters.ChapterFailed(
+                f"chapter {name!r}: its kernel died (killed from outside, or out of memory: try smaller "
+                f"parameters), nothing written to {out}" + _tail(kernel_log)) from None
         finally:
             os.environ.pop("SDL_PROGRESS") if before is None else os.environ.update(SDL_PROGRESS=before)
         executed.metadata.papermill["input_path"] = str(chapter.path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -68,13 +69,26 @@ def check_output_folder(path, kind: str) -> None:
             raise FileExistsError(f"{path} exists and is not a {kind} folder; choose a new path")
 
 
+def _disk_error(e: SafetensorError, path: Path) -> OSError | None:
+    """safetensors reports a failed write (a full disk, a size limit) as ``... I/O error: TEXT (os error N)``:
+    the OSError Python's own writes raise, naming ``path``; None for any other error."""
+    match = re.search(r"I/O error: (.*) \(os error (\d+)\)", str(e))
+    return None if match is None else OSError(int(match[2]), f"cannot write {path}: {match[1]}")
+
+
 def atomic_folder(path: Path, write) -> Path:
     """Call ``write(tmp)`` on a fresh temporary folder beside ``path``, then put it in place of ``path`` (an old
-    folder is moved aside first and deleted last), so a crash never leaves half a folder."""
+    folder is moved aside first and deleted last), so a crash never leaves half a folder. A failed write raises
+    OSError (also where safetensors wrote)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     old = None
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except SafetensorError as e:
+            if (err := _disk_error(e, path)) is None:
+                raise
+            raise err from e
         with_umask(tmp)
         if path.exists():      # moved aside to a fresh name of ours, so nothing of the user's is ever removed
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))

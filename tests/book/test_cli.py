@@ -132,29 +132,71 @@ def test_audit_refuses_non_finite_results_and_a_sample_count_below_one(tmp_path,
     assert e.value.code == 2 and "must be >= 1" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_a_signal_stops_a_run_within_seconds_and_leaves_nothing(tmp_path, sig):
-    import signal
+def _start_run(tmp_path):
+    """``sdl-paper run framework --preset smoke`` in a session of its own, once its kernel runs."""
     import subprocess
     import sys
     import time
 
-    out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "sdl_paper.book.cli", "run", "framework", "--preset", "smoke",
-                             "--out", str(out), "--no-progress", "--no-html"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(tmp_path / "out"), "--no-progress", "--no-html"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 120
     while not any(p.name.startswith(".framework-") for p in tmp_path.iterdir()):   # the run has started
         assert proc.poll() is None and time.time() < deadline, "the run ended or never started"
         time.sleep(0.2)
-    time.sleep(2)
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_run_within_seconds_and_leaves_nothing(tmp_path, sig):
+    import os
+    import signal
+    import time
+
+    proc = _start_run(tmp_path)
+    time.sleep(8)                                    # into the chapter's cells
     sent = time.time()
-    proc.send_signal(getattr(signal, sig))
+    os.killpg(proc.pid, getattr(signal, sig))       # as a terminal's Ctrl-C: the whole process group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + getattr(signal, sig) and "nothing written" in err
+    assert "Traceback" not in err, err               # the kernel's teardown is not printed
     assert time.time() - sent < 30
     assert list(tmp_path.iterdir()) == []                             # no temporary folder, no output
+
+
+def _kernels_of(pid: int) -> list[int]:
+    """The ipykernel processes whose parent is ``pid`` (read from /proc)."""
+    from pathlib import Path
+
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) if d.name.isdigit() else None
+            if ppid == pid and b"ipykernel" in (d / "cmdline").read_bytes():
+                found.append(int(d.name))
+        except (OSError, IndexError, ValueError):      # a process that ended meanwhile
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="reads /proc")
+def test_a_run_whose_kernel_dies_says_so_and_leaves_nothing(tmp_path):
+    import os
+    import signal
+    import time
+
+    proc = _start_run(tmp_path)
+    time.sleep(5)
+    kernels = _kernels_of(proc.pid)
+    for pid in kernels:                              # as the out-of-memory killer would
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert kernels and proc.returncode == 1, err
+    assert "its kernel died" in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_audit_takes_a_transcoders_targets_and_plots_the_feature_density(tmp_path, capsys):
