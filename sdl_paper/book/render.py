@@ -2,8 +2,8 @@
 
 ``sdl-paper run`` calls :func:`render_page` on the notebook papermill executed: a one-page Jupyter Book is built
 in a temporary folder without re-executing anything (every ``{glue:text}`` is filled from the notebook's own
-outputs), and the page with its ``_static`` folder is copied next to the notebook. References to other chapters
-of the book stay as plain text on a single page.
+outputs), and the page with its ``_static`` and ``_images`` folders is copied next to the notebook. References
+to other chapters of the book stay as plain text on a single page.
 """
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def available() -> bool:
 
 
 def render_page(notebook: Path, out: Path) -> Path:
-    """Build ``notebook`` (an executed .ipynb) into ``out/<stem>.html``, ``out/references.html`` and
-    ``out/_static``; return the page."""
+    """Build ``notebook`` (an executed .ipynb) into ``out/<stem>.html``, ``out/references.html``, ``out/_static``
+    and the page's figures in ``out/_images``; return the page."""
     notebook, out = Path(notebook), Path(out)
     with tempfile.TemporaryDirectory(prefix=".render-") as tmp:
         src = Path(tmp)
@@ -63,7 +63,7 @@ def render_page(notebook: Path, out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         for built in (page, html / "references.html"):      # the page cites into references.html
             shutil.copy(built, out / built.name)
-        if (out / "_static").exists():
-            shutil.rmtree(out / "_static")
-        shutil.copytree(html / "_static", out / "_static")
+        for folder in ("_static", "_images"):             # the theme's files; the page's figures
+            if (html / folder).is_dir():
+                shutil.copytree(html / folder, out / folder, dirs_exist_ok=True)
     return out / page.name

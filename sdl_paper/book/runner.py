@@ -92,7 +92,8 @@ def _check_out(out: Path) -> None:
 def run_chapter(name: str, overrides: dict[str, Any] | None = None, preset: str = "book",
                 out: str | Path | None = None, progress: bool = True, html: bool = True) -> Path:
     """Run chapter ``name`` with ``preset`` values then ``overrides``; write ``out/<name>.ipynb``, its figures
-    (``out/figures/<glue key>.png``) and, with ``html``, the rendered page ``out/<name>.html`` (+ ``out/_static``).
+    (``out/figures/<glue key>.png``) and, with ``html``, the rendered page ``out/<name>.html`` (+ ``out/_static``,
+    ``out/_images``).
 
     Returns the executed notebook's path. Raises :class:`~sdl_paper.book.chapters.ParameterError` before anything is
     executed or written when a chapter, preset, parameter, value or output folder is not allowed.

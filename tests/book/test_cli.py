@@ -1,4 +1,5 @@
 import json
+import re
 
 import nbformat
 import pytest
@@ -52,6 +53,8 @@ def test_a_run_writes_an_executed_notebook_that_reflects_the_new_value(tmp_path)
     assert "{glue:text}" not in page and "glue:text" not in page, "a glued value was left as a placeholder"
     assert 'pasted-text">48<' in page                           # the new n_q, pasted into the prose
     assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file() and "Traceback" not in page
+    images = re.findall(r'<img[^>]* src="([^"]+)"', page)
+    assert images and all((out / src).is_file() for src in images), images    # every figure is there
 
 
 def test_audit_reads_our_folders_and_saelens_folders_and_names_bad_input(tmp_path, capsys):
@@ -133,7 +136,8 @@ def test_audit_refuses_non_finite_results_and_a_sample_count_below_one(tmp_path,
 
 
 def _start_run(tmp_path):
-    """``sdl-paper run framework --preset smoke`` in a session of its own, once its kernel runs."""
+    """``sdl-paper run framework --preset smoke`` in a session of its own, returned once its kernel runs (the
+    chapter's cells; the smoke run ends a few seconds later), with the kernels' process ids."""
     import subprocess
     import sys
     import time
@@ -142,28 +146,11 @@ def _start_run(tmp_path):
                              "--out", str(tmp_path / "out"), "--no-progress", "--no-html"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 120
-    while not any(p.name.startswith(".framework-") for p in tmp_path.iterdir()):   # the run has started
-        assert proc.poll() is None and time.time() < deadline, "the run ended or never started"
-        time.sleep(0.2)
-    return proc
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
-def test_a_signal_stops_a_run_within_seconds_and_leaves_nothing(tmp_path, sig):
-    import os
-    import signal
-    import time
-
-    proc = _start_run(tmp_path)
-    time.sleep(8)                                    # into the chapter's cells
-    sent = time.time()
-    os.killpg(proc.pid, getattr(signal, sig))       # as a terminal's Ctrl-C: the whole process group
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + getattr(signal, sig) and "nothing written" in err
-    assert "Traceback" not in err, err               # the kernel's teardown is not printed
-    assert time.time() - sent < 30
-    assert list(tmp_path.iterdir()) == []                             # no temporary folder, no output
+    while not (kernels := _kernels_of(proc.pid)):
+        assert proc.poll() is None and time.time() < deadline, "the run ended or its kernel never started"
+        time.sleep(0.1)
+    time.sleep(1)
+    return proc, kernels
 
 
 def _kernels_of(pid: int) -> list[int]:
@@ -183,14 +170,29 @@ def _kernels_of(pid: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="reads /proc")
-def test_a_run_whose_kernel_dies_says_so_and_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_run_within_seconds_and_leaves_nothing(tmp_path, sig):
     import os
     import signal
     import time
 
-    proc = _start_run(tmp_path)
-    time.sleep(5)
-    kernels = _kernels_of(proc.pid)
+    proc, _ = _start_run(tmp_path)
+    sent = time.time()
+    os.killpg(proc.pid, getattr(signal, sig))       # as a terminal's Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + getattr(signal, sig) and "nothing written" in err, (proc.returncode, err)
+    assert "Traceback" not in err, err               # the kernel's teardown is not printed
+    assert time.time() - sent < 30
+    assert list(tmp_path.iterdir()) == []                             # no temporary folder, no output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="reads /proc")
+def test_a_run_whose_kernel_dies_says_so_and_leaves_nothing(tmp_path):
+    import os
+    import signal
+
+    proc, kernels = _start_run(tmp_path)
     for pid in kernels:                              # as the out-of-memory killer would
         os.kill(pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
