@@ -81,8 +81,8 @@ def stats(sample, W: torch.Tensor, edges) -> dict:
             "cos_max": float(off.max())}
 
 
-def world_section(cfg: SynthConfig) -> tuple[list[str], dict[str, bool]]:
-    """Section 2 for one size: both generators' statistics side by side, and the criteria."""
+def world_section(cfg: SynthConfig, label: str) -> tuple[list[str], dict[str, bool]]:
+    """Section ``label`` (2a, 2b, ...) for one size: both generators' statistics side by side, and the criteria."""
     ours = SynthWorld(cfg)
     theirs = saelens_model(cfg)
     g = torch.Generator().manual_seed(0)
@@ -104,7 +104,7 @@ def world_section(cfg: SynthConfig) -> tuple[list[str], dict[str, bool]]:
               "mean P(child | parent) within 0.02": abs(cof[0] - cof[1]) < 0.02,
               "mean active magnitude within 3% on average": mag_rel < 0.03,
               "mean off-diagonal |cos| within 10%": abs(cos[0] - cos[1]) / cos[1] < 0.10}
-    lines = ["", f"## 2. World statistics: {cfg.n} features in {cfg.n_p} dimensions, {cfg.roots} trees of depth "
+    lines = ["", f"## {label}. World statistics: {cfg.n} features in {cfg.n_p} dimensions, {cfg.roots} trees of depth "
              f"{cfg.depth}, {N_SAMPLES} samples each", "",
              "| statistic | sdl_paper | SAELens |", "|---|---|---|",
              f"| features with firing rate within 4 SE | {within:.4f} | (criterion >= 0.99) |",
@@ -128,8 +128,9 @@ def main() -> None:
             "| metric | abs difference |", "|---|---|"] + [f"| {k} | {v:.1e} |" for k, v in diffs.items()]
     metrics_ok = max(diffs.values()) < 1e-6
     met, total = 0, 0
-    for cfg in (SynthConfig.reduced(), SynthConfig.reduced(n=1024, n_p=128, roots=8)):   # the transfer chapter's
-        lines, checks = world_section(cfg)
+    sizes = (SynthConfig.reduced(), SynthConfig.reduced(n=1024, n_p=128, roots=8))    # the transfer chapter's
+    for label, cfg in zip(("2a", "2b"), sizes):
+        lines, checks = world_section(cfg, label)
         out += lines
         met, total = met + sum(checks.values()), total + len(checks)
     out += ["", f"Metrics agree: {'yes' if metrics_ok else 'NO'}. World criteria met: {met} of {total} (both "

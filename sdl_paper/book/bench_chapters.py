@@ -10,7 +10,12 @@ sizes (n = 1000, n_p = 768, n_q = 16,000) and needs a GPU.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
+from ..data.synthsaebench import SynthConfig
 from .parameters import M_RULE, Chapter, Param, _interference, _list_rule, _reach_M, device_param
+
+_TREE = replace(SynthConfig(), roots=1).forest_size()       # features of one tree of the benchmark's forest
 
 _PAPER = {"n_p": 768, "n": 1000, "S": 0.99, "n_q": 16000, "k": 32, "steps": 20000, "batch_size": 4096}
 
@@ -150,11 +155,11 @@ def synth_transfer() -> Chapter:
                          "batch_size": 4096, "lr_values": "0.0003,0.001", "n_train": 0, "calib_steps": 5000,
                          "l1_values": "1,3,10", "l0_values": "0.1,1,10", "n_anchors": 512, "points": 20}}
     rules = (_list_rule(("lr_values",), "lr_values: learning rates in (0, 1)", lambda x, v: 0 < x < 1, least=1),
-             _list_rule(("l1_values",), "l1_values must be at least two numbers > 0", lambda x, v: x > 0),
-             _list_rule(("l0_values",), "l0_values must be at least two numbers > 0", lambda x, v: x > 0),
+             *(_list_rule((name,), f"{name} must be at least two numbers > 0", lambda x, v: x > 0)
+               for name in ("l1_values", "l0_values")),
              (("k", "n_q"), "k must be below n_q", lambda v: v["k"] < v["n_q"]),
-             (("roots", "n"), "the forest (85 features per tree: depth 3, 4 children per node) must fit in n",
-              lambda v: 85 * v["roots"] <= v["n"]),
+             (("roots", "n"), f"the forest ({_TREE} features per tree: the benchmark's depth and branching) "
+                              "must fit in n", lambda v: _TREE * v["roots"] <= v["n"]),
              (("n_anchors", "n", "n_q"), "n_anchors must be below n and n_q", lambda v: v["n_anchors"] < min(v["n"],
                                                                                                         v["n_q"])),
              (("n_train", "batch_size"), "n_train must be 0 (fresh samples) or at least batch_size",

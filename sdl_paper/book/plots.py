@@ -66,22 +66,27 @@ def glue_values(values: dict) -> None:
 
 
 def curve_grid(curves, metrics=("M_GT_enc", "M_GT_dec"), col: str = "value", hue: str = "row",
-               col_name: str = "lr", style: str | None = None):
+               col_name: str = "lr", style: str | None = None, across: bool = False):
     """Training curves: one row of axes per metric, one column per value of ``col`` (titled ``col_name = value``
     for a number, the value itself for text), one line per ``hue`` (mean over seeds, band: standard error), steps
-    on a log axis; returns (fig, axes)."""
+    on a log axis; with ``across`` (one value of ``col`` only) the metrics side by side, each titled by its name.
+    Returns (fig, axes)."""
     use_style()
     cols = sorted(curves[col].unique())
-    fig, axes = plt.subplots(len(metrics), len(cols), figsize=(3.7 * len(cols), 2.9 * len(metrics)),
-                             sharex=True, sharey=True, squeeze=False)
+    if across and len(cols) != 1:
+        raise ValueError(f"across=True needs one value of {col!r}; the curves have {len(cols)}")
+    shape = (1, len(metrics)) if across else (len(metrics), len(cols))
+    fig, axes = plt.subplots(*shape, figsize=(3.7 * shape[1], 2.9 * shape[0]), sharex=True, sharey=True,
+                             squeeze=False)
     d = curves.assign(step1=curves["step"] + 1)
     for i, metric in enumerate(metrics):
         for j, v in enumerate(cols):
-            ax = axes[i, j]
+            ax = axes[0, i] if across else axes[i, j]
+            title = (f"{col_name} = {v:g}" if isinstance(v, (int, float)) else str(v)) if i == 0 else ""
             sns.lineplot(data=d[d[col] == v], x="step1", y=metric, hue=hue, style=style, ax=ax,
-                         errorbar="se", legend=(i, j) == (0, len(cols) - 1))
+                         errorbar="se", legend=ax is axes[0, -1])
             ax.set(xscale="log", ylim=(-0.05, 1.05), xlabel="step", ylabel=metric if j == 0 else "",
-                   title=(f"{col_name} = {v:g}" if isinstance(v, (int, float)) else str(v)) if i == 0 else "")
+                   title=metric if across else title)
     if axes[0, -1].get_legend() is not None:
         sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     return fig, axes

@@ -125,11 +125,17 @@ class SynthWorld:
         self.threshold = math.sqrt(2) * torch.erfinv(1 - 2 * p.clamp(1e-12, 1 - 1e-12))
         self._cache: dict[str, dict] = {}
 
+    def chunks(self, n: int, g: torch.Generator, chunk: int = 4096):
+        """``n`` samples drawn from ``g`` as successive :meth:`sample` chunks (x, x_p) of at most ``chunk`` rows,
+        so that a large draw never holds all codes (n, n_features) at once."""
+        for i in range(0, n, chunk):
+            yield self.sample(min(chunk, n - i), g)
+
     def firing_rates(self, n: int = 65536, seed: int = 0, chunk: int = 4096) -> Tensor:
         """Each feature's firing rate (n_features,), float64, over ``n`` samples drawn in chunks."""
-        g, fired = torch.Generator().manual_seed(seed), torch.zeros(self.cfg.n, dtype=torch.float64)
-        for i in range(0, n, chunk):
-            fired += (self.sample(min(chunk, n - i), g)[0] > 0).sum(0)
+        fired = torch.zeros(self.cfg.n, dtype=torch.float64)
+        for x, _ in self.chunks(n, torch.Generator().manual_seed(seed), chunk):
+            fired += (x > 0).sum(0)
         return fired / n
 
     def without_hierarchy(self, p: Tensor | None = None) -> "SynthWorld":

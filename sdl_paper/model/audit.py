@@ -112,18 +112,21 @@ def audit(d: Dictionary, truth=None, data=None, pairs: list[tuple[int, int]] = (
 
 
 @torch.no_grad()
-def edge_absorption(d: Dictionary, truth, model: int = 0, n_samples: int = 8192, seed: int = 0,
-                    pairs="edges") -> dict:
-    """Only the absorption part of :func:`audit` (the same draw), without the rest of the report:
-    ``{"absorption": rows, "absorption_by_edge": summary}``. ``truth``: a SynthWorld or a GroundTruth; ``pairs``:
-    (parent, child) indices, or ``"edges"`` for every edge of its hierarchy."""
+def edge_absorption(d: Dictionary, truth, models=None, n_samples: int = 8192, seed: int = 0,
+                    pairs="edges") -> list[dict]:
+    """Only the absorption part of :func:`audit` (the same draw), without the rest of the report, for each of
+    ``models`` (indices; default every model of ``d``) from one draw: a list of ``{"absorption": rows,
+    "absorption_by_edge": summary}``. ``truth``: a SynthWorld or a GroundTruth; ``pairs``: (parent, child)
+    indices, or ``"edges"`` for every edge of its hierarchy."""
     sizes = d.sizes
     dirs, drawn = _directions(truth, sizes["n_p"], sizes["n_r"]), _truth_sample(truth, n_samples, seed + 1)
     if drawn is None:
         raise ValueError("edge_absorption needs a SynthWorld or a GroundTruth (its codes say when a parent and its "
                          f"child are both active); got {type(truth).__name__}")
-    W_D = with_decoder(d.model(model))["W_D"][0].float()
-    return _absorption(truth, (drawn[0].float(), d.encode(drawn[1].float(), model)), W_D, dirs[1], pairs)
+    x, x_p = drawn[0].float(), drawn[1].float()
+    models = range(d.params["W_E"].shape[0]) if models is None else models
+    return [_absorption(truth, (x, d.encode(x_p, k)), with_decoder(d.model(k))["W_D"][0].float(), dirs[1], pairs)
+            for k in models]
 
 
 def _hierarchy_edges(truth) -> list[tuple[int, int]]:

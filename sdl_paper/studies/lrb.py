@@ -97,12 +97,10 @@ def evaluate(state: State, gt, cfg: Config, features: torch.Tensor | None = None
 
 class BenchMetrics:
     """The bench's metrics of every model on one seeded evaluation set, drawn once: encoder-row and decoder-column
-    M_GT(tau) and M_IP over ground-truth ``features`` (default all), MCC of the decoder, SynthSAEBench's detection
-    F1 and uniqueness (each latent matched among the same features), L0, explained variance and the sample-dead
-    fraction. Called as
-    ``(params, source, cfg)``, it is a measure for the training loop's
-    :class:`~sdl_paper.training.callbacks.Tracking` callback, so a run records these as curves. A world with
-    its own evaluation data overrides :meth:`views`."""
+    M_GT(tau) and M_IP over ground-truth ``features`` (default all), MCC of the decoder, L0, explained variance
+    and the sample-dead fraction. Called as ``(params, source, cfg)``, it is a measure for the training loop's
+    :class:`~sdl_paper.training.callbacks.Tracking` callback, so a run records these as curves. A world with its
+    own evaluation data overrides :meth:`views`; one with more metrics extends :meth:`model_metrics`."""
 
     def __init__(self, gt, features: torch.Tensor | None = None, tau: float = 0.95, n_eval: int = 4096,
                  seed: int = 12345):
@@ -120,22 +118,21 @@ class BenchMetrics:
         P = with_decoder(params)
         K = P["W_E"].shape[0]
         if self._views is None or self._views[1].shape[0] != K or self._views[1].device != P["W_E"].device:
-            self._views = self.views(K, P["W_E"].device)
+            x, x_p, x_r = self.views(K, P["W_E"].device)
+            self._views = (x[:, self.feats], x_p, x_r)                  # the evaluated features' codes
         x, x_p, x_r = self._views
         _, a = encode(params, x_p, cfg)
         x_hat = decode(P, a, cfg)
-        out = []
-        for k in range(K):
-            # cosines only: standard practice's norm rescaling (fold_standard) changes no row's direction
-            W_E, W_D = P["W_E"][k].cpu(), P["W_D"][k].cpu()
-            r = metrics.recovery(W_E, W_D, self.W_p, self.W_r, self.tau)
-            W_f = self.W_r.to(P["W_D"])
-            out.append(r | {"MCC": metrics.hungarian_mcc(W_D, self.W_r), "L0": metrics.l0(a[k]),
-                            "EV": metrics.explained_variance(x_r[k], x_hat[k]),
-                            "dead": metrics.sample_dead_fraction(a[k]),
-                            "F1": metrics.detection_f1(a[k], x[:, self.feats], P["W_D"][k], W_f)["F1"],
-                            "uniqueness": metrics.uniqueness(P["W_D"][k], W_f)})
-        return out
+        return [self.model_metrics(P["W_E"][k], P["W_D"][k], a[k], x, x_r[k], x_hat[k]) for k in range(K)]
+
+    def model_metrics(self, W_E, W_D, a, x, x_r, x_hat) -> dict:
+        """One model's metrics: W_E (n_q, n_p), W_D (n_r, n_q), its codes a (n_eval, n_q), the evaluated
+        features' codes x (n_eval, n_eval features), targets x_r and reconstructions x_hat (n_eval, n_r)."""
+        # cosines only: standard practice's norm rescaling (fold_standard) changes no row's direction
+        W_E, W_D = W_E.cpu(), W_D.cpu()
+        return metrics.recovery(W_E, W_D, self.W_p, self.W_r, self.tau) | {
+            "MCC": metrics.hungarian_mcc(W_D, self.W_r), "L0": metrics.l0(a),
+            "EV": metrics.explained_variance(x_r, x_hat), "dead": metrics.sample_dead_fraction(a)}
 
 
 def run_row(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds: list[int], sweep: tuple = (),
@@ -173,7 +170,9 @@ def run_curves(wld: ground_truth.World, row: str, practice: str, n_q: int, seeds
                **overrides) -> tuple[pd.DataFrame, State]:
     """Train one row as one batched run and record every model's curves (:class:`BenchMetrics` at
     :func:`~sdl_paper.studies.curves.curve_steps` with ``points``, or only at the last step for ``points`` = 0;
-    over the non-anchored features when ``anchors`` > 0).
+    over the non-anchored features when ``anchors`` > 0). ``wld``: a World, or a bench that brings its own data
+    and measure (:func:`_bench`; e.g. :class:`~sdl_paper.studies.transfer.SynthBench`, SAE rows only); the
+    same for :func:`run_row` and :func:`match_l0`.
 
     Models: every value of ``sweep = (field, values)`` (e.g. ``("lr", [1e-4, 3e-4, 1e-3])``), times, when
     ``anchors`` > 0, the ``arms`` (default the three :data:`ARMS`: none: lambda_anchor = 0; anchored: the true
@@ -245,6 +244,14 @@ def ablation(name: str, values, make, run) -> tuple[list[pd.DataFrame], list]:
 def pm(mean: float, se: float, fmt: str = ".3f") -> str:
     """``mean ± se`` as text; the mean alone, marked "(1 seed)", where the standard error is undefined (NaN)."""
     return f"{mean:{fmt}} (1 seed)" if pd.isna(se) else f"{mean:{fmt}} ± {se:{fmt}}"
+
+
+def pm_table(frame: pd.DataFrame, by, cols, fmt: str = ".3f") -> pd.DataFrame:
+    """Per group ``by`` (in the frame's order): each of ``cols`` as :func:`pm` text, mean ± standard error over
+    the group's rows (one per seed); one column per metric, so a wide table stays narrow."""
+    g = frame.groupby(by, sort=False)[list(cols)]
+    mean, se = g.mean(), g.sem()
+    return pd.DataFrame({c: [pm(m, e, fmt) for m, e in zip(mean[c], se[c])] for c in cols}, index=mean.index)
 
 
 def tau_curve(state: State, gt, taus, features: torch.Tensor | None = None) -> pd.DataFrame:

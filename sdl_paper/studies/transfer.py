@@ -11,6 +11,7 @@ from ..data.arrays import as_source
 from ..data.synthsaebench import SynthSource, SynthWorld
 from ..model import Dictionary
 from ..model.audit import edge_absorption
+from ..theory import metrics
 from ..theory.metrics import ABSORBED, CARRY
 from ..training.state import State
 from . import curves as cv
@@ -20,18 +21,23 @@ from .verdicts import Verdict, transfer as rules
 
 def draw_inputs(world: SynthWorld, n: int, seed: int, chunk: int = 4096) -> torch.Tensor:
     """x_p (n, n_p) float32: n samples drawn in chunks (the codes, (chunk, n_features), are not kept)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.cat([world.sample(min(chunk, n - i), g)[1] for i in range(0, n, chunk)])
+    return torch.cat([x_p for _, x_p in world.chunks(n, torch.Generator().manual_seed(seed), chunk)])
 
 
 class SynthMetrics(BenchMetrics):
     """:class:`~sdl_paper.studies.lrb.BenchMetrics` on a :class:`SynthBench`'s own seeded evaluation set (its
-    inputs carry the world's bias, so they are drawn by the world, not as codes times directions)."""
+    inputs carry the world's bias, so they are drawn by the world, not as codes times directions), with
+    SynthSAEBench's detection ``F1`` and ``uniqueness`` (each latent matched among the evaluated features)."""
 
     def views(self, K: int, device):
         x, x_p = self.gt.eval_set
         x_p = x_p.to(device).expand(K, -1, -1)
         return x.to(device), x_p, x_p
+
+    def model_metrics(self, W_E, W_D, a, x, x_r, x_hat) -> dict:
+        W_f = self.W_r.to(W_D)
+        return super().model_metrics(W_E, W_D, a, x, x_r, x_hat) | {
+            "F1": metrics.detection_f1(a, x, W_D, W_f)["F1"], "uniqueness": metrics.uniqueness(W_D, W_f)}
 
 
 class SynthBench:
@@ -82,9 +88,8 @@ def edge_frame(states: dict[str, State], world: SynthWorld, meta: dict[str, pd.D
     W = world.W_p / world.W_p.norm(dim=0)
     rows = []
     for name, state in states.items():
-        d = Dictionary.from_state(state)
-        for k, info in enumerate(meta[name].to_dict("records")):
-            report = edge_absorption(d, world, model=k, n_samples=n_samples, seed=seed, pairs=pairs)
+        reports = edge_absorption(Dictionary.from_state(state), world, n_samples=n_samples, seed=seed, pairs=pairs)
+        for report, info in zip(reports, meta[name].to_dict("records"), strict=True):
             rows += [{"name": name, **info, "parent": r["parent"], "child": r["child"],
                       "level": int(levels[r["child"]]), "cos": abs(float(W[:, r["parent"]] @ W[:, r["child"]])),
                       **{key: r.get(key, float("nan")) for key in ("full", "partial", "not_learned")}}

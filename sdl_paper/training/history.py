@@ -49,7 +49,17 @@ def plot(state, metrics=PLOTTED, models=None):
             ax.set_yscale("log")
         elif metric in ("L0", "window_dead"):        # counts and shares: from 0, so a TopK L0 reads as flat
             ax.set_ylim(bottom=0, top=1.1 * max(float(table[metric].max()), 1e-3))
+        if metric == "window_dead":
+            _dead_window(ax, (state.config or {}).get("dead_window"), int(table["step"].max()))
     if len(models) > 1:
         axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _dead_window(ax, window: int | None, last: int) -> None:
+    """Name the window in the dead fraction's title and shade the steps before one window has passed, where no
+    latent can be dead yet (the 0 there is not a measurement)."""
+    if window:
+        ax.set_title(f"dead fraction (no firing in {window} steps)")
+        ax.axvspan(0, min(window, last), color="0.9", lw=0, zorder=0)

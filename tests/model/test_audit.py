@@ -96,6 +96,27 @@ def test_per_edge_absorption_finds_the_planted_absorbed_edge_and_the_latent_that
         audit(d, truth=W, pairs="edges")
 
 
+def test_edge_absorption_scores_every_model_from_the_audits_draw():
+    from sdl_paper.data.ground_truth import GroundTruth
+    from sdl_paper.model.audit import edge_absorption
+    from sdl_paper.model.config import Config as C
+    from sdl_paper.theory.absorption import Tree
+
+    tree = Tree(n_parents=2, n_children=2, p_parent=0.2, rho=0.8, child_decay=1.0)
+    W = torch.eye(tree.n)
+    gt = GroundTruth(W, W, tree)
+    p, c = tree.edges()[0]
+    W_E, W_D = W.clone(), W.clone()
+    W_E[p], W_D[:, c] = W[:, p] - 100 * W[:, c], (W[:, p] + W[:, c]) / 2 ** 0.5      # model 1: absorbed
+    d = Dictionary({"W_E": torch.stack([W, W_E]), "W_D": torch.stack([W, W_D])}, C.theory(method="relu"), [0, 1])
+    reports = edge_absorption(d, gt, n_samples=5000, seed=3)
+    assert len(reports) == 2 and reports[0]["absorption_by_edge"]["full"]["max"] == 0.0
+    for k, report in enumerate(reports):                 # the same draw as the audit of each model
+        assert report["absorption"] == audit(d, truth=gt, model=k, pairs="edges", n_samples=5000,
+                                             seed=3)["absorption"]
+    assert edge_absorption(d, gt, models=[1], n_samples=5000, seed=3) == reports[1:]
+
+
 def test_a_synthsaebench_world_is_a_truth_for_the_audit_with_its_forest_as_edges():
     from sdl_paper.data.synthsaebench import SynthConfig, SynthWorld
     from sdl_paper.model.config import Config as C

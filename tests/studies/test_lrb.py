@@ -152,3 +152,11 @@ def test_ablation_tags_each_setting_and_lists_the_worlds_the_bench_cannot_genera
                                    lambda w: pd.DataFrame({"n": [w.view([0], [0]).n]}))
     assert missing == [0.01]                         # 40 unit vectors in 8 dimensions: M = 0.01 is out of reach
     assert [(f["ablation"][0], f["setting"][0], f["n"][0]) for f in frames] == [("M", 0.4, 40), ("M", 0.5, 40)]
+
+
+def test_pm_table_gives_mean_and_standard_error_per_group_in_the_frames_order():
+    f = pd.DataFrame({"row": ["b", "b", "a", "a", "c"], "F1": [0.2, 0.4, 0.5, 0.5, 0.9], "L0": [6, 8, 7, 7, 1]})
+    t = lrb.pm_table(f, "row", ["F1", "L0"], ".2f")
+    assert list(t.index) == ["b", "a", "c"] and list(t.columns) == ["F1", "L0"]
+    assert t.loc["b", "F1"] == "0.30 ± 0.10" and t.loc["b", "L0"] == "7.00 ± 1.00"   # sem = sd / sqrt(2)
+    assert t.loc["a", "F1"] == "0.50 ± 0.00" and t.loc["c", "F1"] == "0.90 (1 seed)"

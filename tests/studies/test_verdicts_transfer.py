@@ -40,9 +40,9 @@ def test_table1_order_takes_each_rows_best_converged_learning_rate():
 
 def test_table1_order_needs_every_row_at_the_same_sparsity():
     j = _judged({"TopK SAE": .6, "BatchTopK SAE": .62, "Matryoshka SAE": .7, "ReLU SAE": .3, "JumpReLU SAE": .35})
-    l0 = dict.fromkeys(ROWS, 7.0)
+    l0 = {(r, 1e-3): 7.0 for r in ROWS} | {("ReLU SAE", 3e-3): 2.0}   # a rate the rule does not compare
     assert rules.table1_order(j, "F1", l0=l0, k=7).verdict == "transfers"
-    v = rules.table1_order(j, "F1", l0=l0 | {"ReLU SAE": 4.8}, k=7)
+    v = rules.table1_order(j, "F1", l0=l0 | {("ReLU SAE", 1e-3): 4.8}, k=7)
     assert v.verdict == "inconclusive" and "ReLU SAE 4.8" in v.evidence
 
 

@@ -48,8 +48,13 @@ def test_frame_and_plot_in_one_call():
     table = history.frame(state)
     assert len(table) == 2 * len(state.history) and set(table["seed"]) == {0, 1}
     fig = history.plot(state)
-    assert [ax.get_title() for ax in fig.axes] == [history.LABELS[m] for m in history.PLOTTED]
+    window = state.config["dead_window"]
+    assert [ax.get_title() for ax in fig.axes] == [history.LABELS[m] for m in history.PLOTTED[:-1]] + [
+        f"dead fraction (no firing in {window} steps)"]
     assert all(len(ax.lines) == 2 for ax in fig.axes)
+    shaded = fig.axes[-1].patches                    # the steps before one window has passed
+    assert len(shaded) == 1 and shaded[0].get_x() == 0 and shaded[0].get_width() == min(
+        window, state.history[-1]["step"])
     with pytest.raises(ValueError, match="not in this history"):
         history.plot(state, metrics=("nope",))
 

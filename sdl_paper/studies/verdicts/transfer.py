@@ -28,19 +28,19 @@ def _best(judged: pd.DataFrame, row: str) -> tuple[float, float, object] | None:
     return float(top["final"]), float(top["final_se"]), top["value"]
 
 
-def table1_order(judged: pd.DataFrame, metric: str, l0: dict[str, float] | None = None, k: float | None = None,
-                 tol: float = 0.25) -> Verdict:
+def table1_order(judged: pd.DataFrame, metric: str, l0: dict[tuple, float] | None = None,
+                 k: float | None = None, tol: float = 0.25) -> Verdict:
     """Table 1's finding (TopK-family SAEs recover features, ReLU and JumpReLU SAEs do not), restated by us as an
     order on this world's ``metric``: the levels the LRB chapter tests (84% and 0% of M_GT) belong to the paper's
     bench; the order is what can transfer.
 
     ``judged``: :func:`~sdl_paper.studies.curves.judged` by (row, value) on ``metric``, ``value`` the learning
-    rate. Per row, the converged learning rate with the best final value (mean over seeds). With ``l0`` (each
-    row's final L0) and ``k``, the rows must sparsify alike: a row whose L0 is off k by more than ``tol``
-    (relative) makes the comparison inconclusive. Transfers when the worst TopK-family row ends above the best
-    ReLU / JumpReLU row by more than twice the standard error of the difference; does not transfer when it ends
-    below by more than that; inconclusive otherwise, and when a row has no converged learning rate (unlike the
-    LRB chapter's level test, an order needs every row)."""
+    rate. Per row, the converged learning rate with the best final value (mean over seeds). With ``l0`` (the
+    final L0 of each (row, learning rate)) and ``k``, the rows must sparsify alike at the learning rates compared:
+    a row whose L0 there is off k by more than ``tol`` (relative) makes the comparison inconclusive. Transfers
+    when the worst TopK-family row ends above the best ReLU / JumpReLU row by more than twice the standard error
+    of the difference; does not transfer when it ends below by more than that; inconclusive otherwise, and when a
+    row has no converged learning rate (unlike the LRB chapter's level test, an order needs every row)."""
     rows = FAMILY + ZERO
     best = {r: _best(judged, r) for r in rows}
     nums = {r: dict(final=b[0], se=b[1], lr=b[2]) for r, b in best.items() if b is not None}
@@ -48,10 +48,11 @@ def table1_order(judged: pd.DataFrame, metric: str, l0: dict[str, float] | None 
     if missing:
         return Verdict("inconclusive", f"{metric}: no converged learning rate for {', '.join(missing)}", nums)
     if l0 is not None and k is not None:
-        off = {r: l0[r] for r in rows if abs(l0[r] / k - 1) > tol}
+        at = {r: l0[(r, best[r][2])] for r in rows}                 # at the learning rate compared
+        off = {r: v for r, v in at.items() if abs(v / k - 1) > tol}
         if off:
             return Verdict("inconclusive", f"{metric}: L0 not matched to k = {k:g} within {tol:.0%} ("
-                           + ", ".join(f"{r} {v:.1f}" for r, v in off.items()) + ")", nums | {"l0": l0})
+                           + ", ".join(f"{r} {v:.1f}" for r, v in off.items()) + ")", nums | {"l0": at})
     lo = min(FAMILY, key=lambda r: best[r][0])
     hi = max(ZERO, key=lambda r: best[r][0])
     gap = best[lo][0] - best[hi][0]
