@@ -14,6 +14,11 @@ def _gt():
     return ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0).view([0], [0])
 
 
+def _gt64():
+    world = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0)
+    return ground_truth.World([w.double() for w in world.layers], world.coefficients).view([0], [0])
+
+
 def _cfg(**kw):
     base = dict(steps=60, batch_size=32, lr=1e-2, k=2, log_every=10, dead_window=10)
     method = METHODS.get(kw.get("method", "topk"))
@@ -37,13 +42,14 @@ def test_every_method_and_remedy_trains_and_is_deterministic(method, remedy):
     assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
 
 
-def test_batched_models_equal_separate_runs():
-    gt, cfg = _gt(), _cfg(method="topk", remedy="auxk")
+def test_batched_models_equal_separate_runs(float64):
+    gt, cfg = _gt64(), _cfg(method="topk", remedy="auxk")
     batched = train(gt, cfg, 16, [3, 4, 5], progress=False)
     for i, seed in enumerate([3, 4, 5]):
         alone = train(gt, cfg, 16, [seed], progress=False)
         for k in alone.params:
-            assert torch.allclose(batched.params[k][i], alone.params[k][0], atol=1e-5), k
+            assert alone.params[k].dtype == torch.float64, k
+            assert torch.allclose(batched.params[k][i], alone.params[k][0], rtol=1e-9, atol=1e-10), k
 
 
 def test_a_killed_run_resumes_to_the_same_numbers_as_an_uninterrupted_one(tmp_path):
@@ -154,19 +160,11 @@ def test_sparse_topk_path_gives_the_dense_gradients(remedy, bias, practice):
     assert torch.equal(td["fired"], ts["fired"])
 
 
-def test_sparse_topk_path_trains_like_the_dense_one():
-    # In float64: the paths round differently (gathers vs matmuls), and in float32 a near-tie in the top-k can flip
-    # on some CPU and let the runs drift apart; in float64 the difference stays at rounding (measured 6e-16 after
-    # 200 steps), far below the tolerance, and the same latents fire at every step.
-    world = ground_truth.make_world(8, 12, 0.9, 0.4, n_layers=1, seed=0)
-    gt = ground_truth.World([w.double() for w in world.layers], world.coefficients).view([0], [0])
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        dense, sparse = [train(gt, _cfg(method="topk", remedy="auxk", sparse=s, bias=True, steps=200), 16, [0, 1],
-                               progress=False) for s in (False, True)]
-    finally:
-        torch.set_default_dtype(before)
+def test_sparse_topk_path_trains_like_the_dense_one(float64):
+    # measured difference 6e-16 after 200 steps; last_fired equal: every latent last fired at the same step
+    gt = _gt64()
+    dense, sparse = [train(gt, _cfg(method="topk", remedy="auxk", sparse=s, bias=True, steps=200), 16, [0, 1],
+                           progress=False) for s in (False, True)]
     for k in dense.params:
         assert dense.params[k].dtype == torch.float64, k
         assert torch.allclose(dense.params[k], sparse.params[k], rtol=1e-9, atol=1e-10), k
@@ -219,8 +217,8 @@ def test_bf16_autocast_trains_close_to_fp32(method):
 
 @pytest.mark.parametrize("method,field", [("relu", "l1"), ("jumprelu", "l0"), ("topk", "lr"), ("topk", "init_scale"),
                                           ("topk", "anchor_coef")])
-def test_per_model_hyperparameters_train_as_separate_runs(method, field):
-    gt = _gt()
+def test_per_model_hyperparameters_train_as_separate_runs(method, field, float64):
+    gt = _gt64()
     values = (0.5e-3, 3e-3) if field in ("l1", "l0", "lr") else (0.3, 1.0)
     extra = {"anchors": 2} if field == "anchor_coef" else {}
     anchors = {"A_p": gt.W_p[:, :2].T.clone(), "A_r": gt.W_r[:, :2].clone()} if extra else None
@@ -230,15 +228,16 @@ def test_per_model_hyperparameters_train_as_separate_runs(method, field):
         one = train(gt, _cfg(method=method, steps=20, **extra, **{field: v}), 16, [seed], anchors=anchors,
                       progress=False)
         for k in one.params:
-            assert torch.allclose(both.params[k][i], one.params[k][0], atol=1e-5), (k, i)
-    # the two values do make a difference (the comparison above could not pass by ignoring one of them)
+            assert torch.allclose(both.params[k][i], one.params[k][0], rtol=1e-9, atol=1e-10), (k, i)
+    # the two values do make a difference (the comparison above could not pass by ignoring one of them); JumpReLU's
+    # l0 acts on the thresholds (log_theta), which in 20 steps move no sample across and so leave W_E as it is
     other = train(gt, _cfg(method=method, steps=20, **extra, **{field: values[1]}), 16, [3], anchors=anchors,
                     progress=False)
-    assert not torch.allclose(both.params["W_E"][0], other.params["W_E"][0], atol=1e-4)
+    assert any(not torch.allclose(both.params[k][0], other.params[k][0], atol=1e-4) for k in other.params)
 
 
-def test_per_model_anchors_train_as_separate_runs_and_bad_shapes_are_refused():
-    gt = _gt()
+def test_per_model_anchors_train_as_separate_runs_and_bad_shapes_are_refused(float64):
+    gt = _gt64()
     A = [{"A_p": gt.W_p[:, i:i + 2].T.clone(), "A_r": gt.W_r[:, i:i + 2].clone()} for i in (0, 2)]
     cfg = _cfg(method="topk", steps=20, anchors=2, anchor_coef=1.0)
     both = train(gt, cfg, 16, [3, 4], anchors={n: torch.stack([a[n] for a in A]) for n in ("A_p", "A_r")},
@@ -246,7 +245,7 @@ def test_per_model_anchors_train_as_separate_runs_and_bad_shapes_are_refused():
     for i, seed in enumerate([3, 4]):
         one = train(gt, cfg, 16, [seed], anchors=A[i], progress=False)
         for k in one.params:
-            assert torch.allclose(both.params[k][i], one.params[k][0], atol=1e-5), (k, i)
+            assert torch.allclose(both.params[k][i], one.params[k][0], rtol=1e-9, atol=1e-10), (k, i)
     # the anchors do make a difference: model 0 trained towards the other anchors differs
     other = train(gt, cfg, 16, [3], anchors=A[1], progress=False)
     assert not torch.allclose(both.params["W_E"][0], other.params["W_E"][0], atol=1e-4)
@@ -305,9 +304,9 @@ def test_the_papers_auxk_trains_on_the_dense_path_and_resumes(tmp_path):
     assert half.step == 30 and all(torch.equal(full.params[k], resumed.params[k]) for k in full.params)
 
 
-def test_a_selected_model_continues_as_it_would_have_alone():
+def test_a_selected_model_continues_as_it_would_have_alone(float64):
     from sdl_paper.training import select
-    gt, cfg = _gt(), _cfg(method="topk", remedy="resample", steps=30, lr=(1e-2, 3e-3, 1e-2))
+    gt, cfg = _gt64(), _cfg(method="topk", remedy="resample", steps=30, lr=(1e-2, 3e-3, 1e-2))
     full = train(gt, _cfg(method="topk", remedy="resample", lr=3e-3), 16, [1], progress=False)  # 60 steps
     part = train(gt, cfg, 16, [0, 1, 2], progress=False)                                         # 30 steps
     one = select(part, [1])
@@ -315,7 +314,7 @@ def test_a_selected_model_continues_as_it_would_have_alone():
     assert all(r["model"] == 0 for r in one.resampled)
     resumed = train(gt, _cfg(method="topk", remedy="resample", lr=3e-3), 16, [1], state=one, progress=False)
     for k in full.params:                                                  # batched vs alone: rounding only
-        assert torch.allclose(full.params[k], resumed.params[k], atol=1e-5), k
+        assert torch.allclose(full.params[k], resumed.params[k], rtol=1e-9, atol=1e-10), k
     assert torch.equal(full.last_fired, resumed.last_fired)
     with pytest.raises(ValueError, match="indices of the 3 models"):
         select(part, [3])
