@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -41,6 +42,10 @@ class Interrupted(BaseException):
 
 
 def _stop(signum, frame):
+    # the run is being abandoned: what the notebook machinery logs as it is torn down (papermill's "kernel died",
+    # asyncio's "Task exception was never retrieved" for the cell left running) is not news to the user
+    for name in ("papermill", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     raise Interrupted(signum)
 
 
