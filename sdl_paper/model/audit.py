@@ -124,7 +124,7 @@ def edge_absorption(d: Dictionary, truth, models=None, n_samples: int = 8192, se
         raise ValueError("edge_absorption needs a SynthWorld or a GroundTruth (its codes say when a parent and its "
                          f"child are both active); got {type(truth).__name__}")
     x, x_p = drawn[0].float(), drawn[1].float()
-    models = range(d.params["W_E"].shape[0]) if models is None else models
+    models = range(sizes["K"]) if models is None else models
     return [_absorption(truth, (x, d.encode(x_p, k)), with_decoder(d.model(k))["W_D"][0].float(), dirs[1], pairs)
             for k in models]
 
